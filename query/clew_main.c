@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "clew: not yet implemented\n");
+    return 2;
+}
