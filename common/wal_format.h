@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT
+ * wal_format: the on-disk layout of one WAL file, shared by the writer
+ * (collector/wal.c) and by readers (replay, and query/ reading a live data
+ * directory). Pure: no I/O, no globals; any thread. The byte layout and the
+ * validity rules are documented at the top of wal_format.c and in
+ * docs/FORMAT.md.
+ *
+ * A WAL file is a file header followed by frames. A frame holds a batch of
+ * records (rec_codec encodings back to back), LZ4-compressed, with a
+ * checksum over header and payload. A frame that is incomplete or fails its
+ * checksum ends the valid part of the file: everything before it is good. */
+#ifndef CLEW_WAL_FORMAT_H
+#define CLEW_WAL_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+#define CLEW_WALF_FILE_HEADER_LEN 32
+#define CLEW_WALF_FRAME_HEADER_LEN 24
+#define CLEW_WALF_MAX_RAW (64u << 20) /* largest uncompressed frame payload */
+
+/* Appends a file header for WAL generation gen to out. */
+int clew_walf_file_header(struct clew_buf *out, uint64_t gen);
+
+/* Checks a file header; sets *gen. Returns 0, CLEW_ETRUNC, CLEW_EFORMAT
+ * (bad magic), CLEW_EVERSION or CLEW_ECORRUPT. */
+int clew_walf_parse_file_header(const uint8_t *p, size_t len, uint64_t *gen);
+
+/* Appends one frame holding raw (count encoded records, raw_len bytes) to
+ * out. seq is the frame's sequence number within the WAL (monotonic across
+ * generations); it is stored and returned by decode. Returns 0, -ENOMEM or
+ * CLEW_ETOOBIG (raw_len > CLEW_WALF_MAX_RAW). */
+int clew_walf_encode(struct clew_buf *out, const void *raw, size_t raw_len, uint32_t count,
+                     uint64_t seq);
+
+/* The result of decoding one frame. */
+struct clew_walf_frame {
+    size_t frame_len; /* bytes the frame occupies in the file */
+    uint32_t count;   /* records in the payload               */
+    uint64_t seq;
+};
+
+/* Decodes the frame at the start of p[0..len) and replaces raw's contents
+ * with its decompressed payload. Returns 0; CLEW_ETRUNC when p ends inside
+ * the frame (a torn tail, or more bytes are yet to come); CLEW_ECORRUPT for
+ * a bad magic, checksum, size or LZ4 stream; -ENOMEM. */
+int clew_walf_decode(const uint8_t *p, size_t len, struct clew_buf *raw,
+                     struct clew_walf_frame *out);
+
+#endif

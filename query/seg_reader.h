@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT
+ * seg_reader: reads a segment file: its footer (block directory, label
+ * dictionaries, trace index) at open, and blocks on demand, decompressing
+ * only the column groups asked for. An open segment is immutable and may be
+ * shared by threads: block reads are independent (pread) and allocate their
+ * own memory.
+ *
+ * Damage: a segment whose tail or footer is bad fails to open (CLEW_ECORRUPT,
+ * err names the file); a block whose column fails its checksum or does not
+ * decompress fails to read with err naming the file and the block, and the
+ * other blocks stay readable. */
+#ifndef CLEW_SEG_READER_H
+#define CLEW_SEG_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clew/error.h"
+#include "clew/record.h"
+#include "common/seg_format.h"
+
+struct clew_seg;
+struct clew_seg_block;
+
+struct clew_seg_block_meta {
+    uint32_t count;
+    int64_t min_ts;
+    int64_t max_ts;
+};
+
+/* Opens the segment at path and reads its footer. *out is NULL on error. */
+int clew_seg_open(const char *path, struct clew_seg **out, char err[CLEW_ERR_LEN]);
+/* NULL-safe. Blocks read from the segment must be freed first. */
+void clew_seg_free(struct clew_seg *s);
+
+const struct clew_seg_info *clew_seg_get_info(const struct clew_seg *s);
+const char *clew_seg_path(const struct clew_seg *s);
+size_t clew_seg_nblocks(const struct clew_seg *s);
+const struct clew_seg_block_meta *clew_seg_block_meta(const struct clew_seg *s, size_t i);
+
+/* Label pruning: 1 if block i may hold a record whose label equals
+ * value[0..len), 0 if it surely holds none. */
+int clew_seg_block_has_label(const struct clew_seg *s, size_t i, enum clew_label label,
+                             const char *value, size_t len);
+
+/* Trace index: the blocks that may hold records with this trace id (hash
+ * matches; callers compare the id itself). *blocks is clew_malloc'd, sorted
+ * ascending, caller frees. Returns 0 or -ENOMEM. */
+int clew_seg_trace_blocks(const struct clew_seg *s, const char *id, size_t len,
+                          uint32_t **blocks, size_t *n);
+
+/* Reads block i, decompressing the column groups in cols (CLEW_COL_*).
+ * Returns 0, or CLEW_ECORRUPT / -errno with err naming file and block. */
+int clew_seg_block_read(const struct clew_seg *s, size_t i, unsigned cols,
+                        struct clew_seg_block **out, char err[CLEW_ERR_LEN]);
+void clew_seg_block_free(struct clew_seg_block *b);
+
+size_t clew_seg_block_count(const struct clew_seg_block *b);
+/* Record j of the block; strings borrow the block (valid until it is
+ * freed). Column groups that were not read are zero / empty. */
+void clew_seg_block_record(const struct clew_seg_block *b, size_t j, struct clew_record *out);
+
+/* The message column as one contiguous buffer, for fast scans: message j is
+ * at data[off[j] .. off[j+1]). NULL when CLEW_COL_MESSAGE was not read. */
+const char *clew_seg_block_messages(const struct clew_seg_block *b, const uint32_t **off);
+
+#endif
