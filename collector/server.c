@@ -7,6 +7,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "collector/input.h"
+#include "collector/pipeline.h"
 #include "collector/store.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -17,8 +19,39 @@ struct clew_server {
     int loop_inited;
     uv_signal_t sig_term, sig_int, sig_hup;
     struct clew_store *store;
+    struct clew_pipeline *pipe; /* set once, before any append */
+    struct clew_inputs *inputs;
+    struct clew_input_env env;
     int stopping;
 };
+
+/* The store's flusher thread says what is durable: tell the pipeline. */
+static void on_store_durable(void *ud, uint64_t seq)
+{
+    struct clew_server *s = ud;
+    struct clew_pipeline *p = __atomic_load_n(&s->pipe, __ATOMIC_ACQUIRE);
+    if (p != NULL) {
+        clew_pipeline_store_durable(p, seq);
+    }
+}
+
+static void on_durable(void *ud, uint64_t ticket)
+{
+    struct clew_server *s = ud;
+    if (s->inputs != NULL) {
+        clew_inputs_durable(s->inputs, ticket);
+    }
+}
+
+static void on_pressure(void *ud, int paused)
+{
+    struct clew_server *s = ud;
+    clew_log(CLEW_LOG_INFO, "clewd", "%s", paused ? "writer behind: inputs paused"
+                                                  : "writer caught up: inputs resumed");
+    if (s->inputs != NULL) {
+        clew_inputs_pause(s->inputs, paused);
+    }
+}
 
 static void store_note(void *ud, const char *msg)
 {
@@ -40,6 +73,11 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    clew_inputs_stop(s->inputs);
+    s->inputs = NULL;
+    struct clew_pipeline *p = s->pipe;
+    __atomic_store_n(&s->pipe, NULL, __ATOMIC_RELEASE);
+    clew_pipeline_close(p); /* hands the last batch to the store */
 }
 
 static void on_hup(uv_signal_t *h, int signum)
@@ -99,7 +137,20 @@ int clew_server_new(const struct clew_config *cfg, struct clew_server **out,
         goto fail;
     }
     s->loop_inited = 1;
-    if ((rc = clew_store_open(&sc, NULL, NULL, &s->store, err)) < 0) {
+    if ((rc = clew_store_open(&sc, on_store_durable, s, &s->store, err)) < 0) {
+        goto fail;
+    }
+    struct clew_pipeline_config pc;
+    clew_pipeline_config_default(&pc);
+    struct clew_pipeline *pipe;
+    if ((rc = clew_pipeline_new(&s->loop, s->store, &pc, &pipe)) < 0) {
+        snprintf(err, CLEW_ERR_LEN, "pipeline: %s", clew_strerror(rc));
+        goto fail;
+    }
+    clew_pipeline_set_callbacks(pipe, on_durable, on_pressure, s);
+    __atomic_store_n(&s->pipe, pipe, __ATOMIC_RELEASE);
+    s->env = (struct clew_input_env){ &s->loop, pipe, cfg };
+    if ((rc = clew_inputs_start(&s->env, &s->inputs, err)) < 0) {
         goto fail;
     }
     if ((rc = start_signal(s, &s->sig_term, on_stop_signal, SIGTERM)) < 0 ||
@@ -139,6 +190,15 @@ void clew_server_free(struct clew_server *s)
 {
     if (s == NULL) {
         return;
+    }
+    clew_inputs_stop(s->inputs);
+    if (s->pipe != NULL) {
+        struct clew_pipeline *p = s->pipe;
+        __atomic_store_n(&s->pipe, NULL, __ATOMIC_RELEASE);
+        clew_pipeline_close(p);
+    }
+    if (s->loop_inited) {
+        uv_run(&s->loop, UV_RUN_NOWAIT); /* let the inputs and pipeline close */
     }
     clew_store_close(s->store);
     if (s->loop_inited) {

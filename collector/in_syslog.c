@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+#include "collector/in_syslog.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "collector/syslog_frame.h"
+#include "collector/syslog_parse.h"
+#include "collector/tcp_server.h"
+#include "common/alloc.h"
+#include "common/arena.h"
+#include "common/timeutil.h"
+
+#define UDP_MAX (64u << 10)
+
+struct in_syslog {
+    const struct clew_input_env *env;
+    struct clew_input_stats st;
+    struct clew_tcp_server *tcp;
+    uv_udp_t udp;
+    int udp_open;
+    int paused;
+    int stopping;
+    struct clew_arena arena; /* strings of the record being decoded */
+    char where[160];
+    char udp_buf[UDP_MAX];
+};
+
+struct syslog_conn {
+    struct in_syslog *in;
+    struct clew_tcp_conn *conn;
+    struct clew_syslog_framer framer;
+};
+
+/* Decodes one message and hands the record to the pipeline. */
+static void deliver(struct in_syslog *in, const char *msg, size_t len, unsigned frame_flags,
+                    const char *peer)
+{
+    struct clew_record r;
+    int64_t now = clew_time_now_ns();
+    int rc = clew_syslog_parse(msg, len, now, NULL, &r, &in->arena);
+    if (rc < 0) {
+        clew_input_report(&in->st, "syslog", rc == -ENOMEM ? CLEW_INERR_NOMEM : CLEW_INERR_PARSE,
+                          peer, "%s", clew_strerror(rc));
+        clew_arena_reset(&in->arena);
+        return;
+    }
+    if (rc == CLEW_SYSLOG_PARSE_NOPRI) {
+        clew_input_report(&in->st, "syslog", CLEW_INERR_PARSE, peer,
+                          "no <PRI>: kept as plain text (%zu bytes)", len);
+    }
+    if (frame_flags & CLEW_SYSLOG_FRAME_TRUNCATED) {
+        r.flags |= CLEW_REC_TRUNCATED;
+        clew_input_report(&in->st, "syslog", CLEW_INERR_TRUNCATED, peer,
+                          "message longer than --max-message, cut");
+    }
+    if (clew_pipeline_push(in->env->pipe, &r, NULL) < 0) {
+        clew_input_report(&in->st, "syslog", CLEW_INERR_NOMEM, peer, "record dropped");
+    } else {
+        clew_stat_add(in->st.records, 1);
+    }
+    clew_arena_reset(&in->arena);
+}
+
+static void on_frame(void *ud, const char *msg, size_t len, unsigned flags)
+{
+    struct syslog_conn *sc = ud;
+    deliver(sc->in, msg, len, flags, sc->conn->peer);
+}
+
+static int conn_open(void *ud, struct clew_tcp_conn *c)
+{
+    struct in_syslog *in = ud;
+    struct syslog_conn *sc = clew_calloc(1, sizeof(*sc));
+    if (sc == NULL) {
+        return -ENOMEM;
+    }
+    sc->in = in;
+    sc->conn = c;
+    clew_syslog_framer_init(&sc->framer, in->env->cfg->max_message);
+    c->proto = sc;
+    clew_stat_add(in->st.connections, 1);
+    clew_stat_add(in->st.open_connections, 1);
+    return 0;
+}
+
+static void count_framer(struct in_syslog *in, struct syslog_conn *sc, uint64_t oversize0,
+                         const char *peer)
+{
+    if (sc->framer.stats.oversize > oversize0) {
+        clew_input_report(&in->st, "syslog", CLEW_INERR_OVERSIZE, peer,
+                          "octet-counted frame longer than --max-message skipped");
+    }
+}
+
+static void conn_data(void *ud, struct clew_tcp_conn *c, const char *buf, size_t len)
+{
+    struct in_syslog *in = ud;
+    struct syslog_conn *sc = c->proto;
+    uint64_t oversize0 = sc->framer.stats.oversize;
+    clew_stat_add(in->st.bytes, len);
+    int rc = clew_syslog_framer_feed(&sc->framer, buf, len, on_frame, sc);
+    count_framer(in, sc, oversize0, c->peer);
+    if (rc < 0) {
+        clew_input_report(&in->st, "syslog", CLEW_INERR_FRAME, c->peer, "%s; closing",
+                          clew_strerror(rc));
+        clew_tcp_conn_close(c);
+    }
+}
+
+static void conn_eof(void *ud, struct clew_tcp_conn *c)
+{
+    struct syslog_conn *sc = c->proto;
+    (void)ud;
+    clew_syslog_framer_finish(&sc->framer, on_frame, sc);
+}
+
+static void conn_close(void *ud, struct clew_tcp_conn *c)
+{
+    struct in_syslog *in = ud;
+    struct syslog_conn *sc = c->proto;
+    if (sc != NULL) {
+        clew_syslog_framer_close(&sc->framer);
+        clew_free(sc);
+    }
+    clew_stat_add(in->st.open_connections, (uint64_t)-1);
+}
+
+static void conn_refused(void *ud, const char *peer)
+{
+    struct in_syslog *in = ud;
+    clew_input_report(&in->st, "syslog", CLEW_INERR_CONN_LIMIT, peer,
+                      "--max-connections reached; connection refused");
+}
+
+static const struct clew_tcp_proto syslog_proto = {
+    conn_open, conn_data, conn_eof, conn_close, conn_refused,
+};
+
+static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct in_syslog *in = h->data;
+    (void)hint;
+    *buf = uv_buf_init(in->udp_buf, UDP_MAX);
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *addr,
+                     unsigned flags)
+{
+    struct in_syslog *in = h->data;
+    if (n <= 0 || addr == NULL) {
+        return;
+    }
+    clew_stat_add(in->st.datagrams, 1);
+    clew_stat_add(in->st.bytes, (uint64_t)n);
+    if (in->paused) {
+        clew_stat_add(in->st.udp_drops, 1);
+        return;
+    }
+    char peer[64];
+    clew_format_addr(addr, peer, sizeof(peer));
+    size_t len = (size_t)n;
+    unsigned fl = 0;
+    if (flags & UV_UDP_PARTIAL) {
+        fl |= CLEW_SYSLOG_FRAME_TRUNCATED;
+    }
+    if (len > in->env->cfg->max_message) {
+        len = in->env->cfg->max_message;
+        fl |= CLEW_SYSLOG_FRAME_TRUNCATED;
+    }
+    deliver(in, buf->base, len, fl, peer);
+}
+
+static const char *syslog_addr(const struct clew_config *cfg)
+{
+    return cfg->syslog;
+}
+
+static void describe(void *state, char *buf, size_t len)
+{
+    struct in_syslog *in = state;
+    snprintf(buf, len, "%s", in->where);
+}
+
+static void free_input(void *ud)
+{
+    struct in_syslog *in = ud;
+    if (in->tcp == NULL && !in->udp_open) {
+        clew_arena_close(&in->arena);
+        clew_free(in);
+    }
+}
+
+static void on_tcp_stopped(void *ud)
+{
+    struct in_syslog *in = ud;
+    in->tcp = NULL;
+    free_input(in);
+}
+
+static void on_udp_closed(uv_handle_t *h)
+{
+    struct in_syslog *in = h->data;
+    in->udp_open = 0;
+    free_input(in);
+}
+
+static void stop(void *state)
+{
+    struct in_syslog *in = state;
+    in->stopping = 1;
+    if (in->udp_open) {
+        uv_udp_recv_stop(&in->udp);
+        uv_close((uv_handle_t *)&in->udp, on_udp_closed);
+    }
+    if (in->tcp != NULL) {
+        clew_tcp_server_stop(in->tcp, on_tcp_stopped, in);
+    }
+    if (in->tcp == NULL && !in->udp_open) {
+        free_input(in);
+    }
+}
+
+static int start(const struct clew_input_env *env, const char *addr, void **state,
+                 char err[CLEW_ERR_LEN])
+{
+    struct sockaddr_storage ss;
+    int rc = clew_parse_addr(addr, &ss, err);
+    if (rc < 0) {
+        return rc;
+    }
+    struct in_syslog *in = clew_calloc(1, sizeof(*in));
+    if (in == NULL) {
+        snprintf(err, CLEW_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    in->env = env;
+    clew_arena_init(&in->arena, 64u << 10);
+    rc = clew_tcp_server_start(env->loop, (struct sockaddr *)&ss, env->cfg->max_connections,
+                               &syslog_proto, in, &in->tcp, err);
+    if (rc < 0) {
+        clew_arena_close(&in->arena);
+        clew_free(in);
+        return rc;
+    }
+    /* UDP on the same port as TCP (the bound one, when port 0 was asked). */
+    clew_tcp_server_addr(in->tcp, &ss);
+    if ((rc = uv_udp_init(env->loop, &in->udp)) == 0) {
+        in->udp.data = in;
+        in->udp_open = 1;
+        if ((rc = uv_udp_bind(&in->udp, (struct sockaddr *)&ss, 0)) == 0) {
+            rc = uv_udp_recv_start(&in->udp, udp_alloc, udp_recv);
+        }
+    }
+    char a[64];
+    clew_format_addr((struct sockaddr *)&ss, a, sizeof(a));
+    if (rc < 0) {
+        snprintf(err, CLEW_ERR_LEN, "syslog udp %s: %s", a, uv_strerror(rc));
+        stop(in);
+        return rc;
+    }
+    snprintf(in->where, sizeof(in->where), "udp+tcp %s", a);
+    *state = in;
+    return 0;
+}
+
+static void pause_input(void *state)
+{
+    struct in_syslog *in = state;
+    in->paused = 1;
+    clew_tcp_server_pause(in->tcp);
+}
+
+static void resume_input(void *state)
+{
+    struct in_syslog *in = state;
+    in->paused = 0;
+    clew_tcp_server_resume(in->tcp);
+}
+
+static struct clew_input_stats *stats(void *state)
+{
+    return &((struct in_syslog *)state)->st;
+}
+
+const struct clew_input_ops clew_in_syslog_ops = {
+    .name = "syslog",
+    .addr = syslog_addr,
+    .start = start,
+    .pause = pause_input,
+    .resume = resume_input,
+    .durable = NULL,
+    .stop = stop,
+    .stats = stats,
+    .describe = describe,
+};
