@@ -12,10 +12,14 @@
 #include "common/timeutil.h"
 
 extern const struct clew_input_ops clew_in_syslog_ops;
+extern const struct clew_input_ops clew_in_gelf_ops;
+extern const struct clew_input_ops clew_in_forward_ops;
 
 /* The inputs clewd knows, in start order. */
 static const struct clew_input_ops *const all_inputs[] = {
     &clew_in_syslog_ops,
+    &clew_in_gelf_ops,
+    &clew_in_forward_ops,
 };
 
 #define NINPUTS (sizeof(all_inputs) / sizeof(all_inputs[0]))
