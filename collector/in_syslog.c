@@ -160,7 +160,8 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
     }
     char peer[64];
     clew_format_addr(addr, peer, sizeof(peer));
-    size_t len = (size_t)n;
+    size_t off = clew_syslog_datagram_offset(buf->base, (size_t)n);
+    size_t len = (size_t)n - off;
     unsigned fl = 0;
     if (flags & UV_UDP_PARTIAL) {
         fl |= CLEW_SYSLOG_FRAME_TRUNCATED;
@@ -169,7 +170,7 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
         len = in->env->cfg->max_message;
         fl |= CLEW_SYSLOG_FRAME_TRUNCATED;
     }
-    deliver(in, buf->base, len, fl, peer);
+    deliver(in, buf->base + off, len, fl, peer);
 }
 
 static const char *syslog_addr(const struct clew_config *cfg)

@@ -143,6 +143,10 @@ int clew_time_parse_rfc3339(const char *s, size_t len, int64_t *out)
     if (i != len) {
         return CLEW_EFORMAT;
     }
+    /* Beyond these years the ns count overflows int64. */
+    if (y < 1678 || y > 2261) {
+        return CLEW_EFORMAT;
+    }
     int64_t days = clew_days_from_civil(y, (unsigned)mo, (unsigned)d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - off;
     *out = secs * CLEW_NS_PER_SEC + frac;

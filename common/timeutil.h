@@ -26,7 +26,8 @@ void clew_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 int clew_time_format(int64_t ns, int digits, char *buf, size_t len);
 
 /* Parses RFC 3339 ("2026-11-28T20:29:38.710192Z", "...+01:00", 't' or ' '
- * for 'T', 'z' for 'Z', 0-9 fraction digits). Returns 0 or CLEW_EFORMAT. */
+ * for 'T', 'z' for 'Z', 0-9 fraction digits; years 1678-2261, the range of
+ * int64 ns). Returns 0 or CLEW_EFORMAT. */
 int clew_time_parse_rfc3339(const char *s, size_t len, int64_t *out);
 
 /* Parses a duration: an integer followed by ns, us, ms, s, m, h, d or w.
