@@ -17,10 +17,10 @@
 #include "common/seg_format.h"
 
 struct clew_seg_opts {
-    int zstd_level;          /* compression level of the column blocks    */
-    uint32_t block_records;  /* most records per block                    */
-    size_t block_bytes;      /* most raw bytes per block (a block closes
-                                at whichever limit it reaches first)      */
+    int zstd_level;         /* compression level of the column blocks    */
+    uint32_t block_records; /* most records per block                    */
+    size_t block_bytes;     /* most raw bytes per block (a block closes
+                               at whichever limit it reaches first)      */
 };
 
 /* Fills opts with the defaults. */

@@ -20,12 +20,18 @@
 
 #include "clew/error.h"
 #include "clew/record.h"
+#include "common/wal_read.h"
 
 struct clew_wal;
 
-/* Opens (creating dir if needed) a new WAL file for generation gen, after
- * the sequence number next_seq - 1. Returns 0 or a negative error; *out is
- * NULL on failure. err receives a human-readable reason. */
+/* Opens (creating dir if needed; its parent must exist) a new WAL file for
+ * generation gen, after the sequence number next_seq - 1 (0 is taken as 1):
+ * the first append gets seq next_seq, and last_seq and durable_seq start at
+ * next_seq - 1. The file is created with O_EXCL: an existing file of that
+ * generation gives -EEXIST ("<path>: WAL generation already exists"). The
+ * header is written and the directory fsynced before returning. Returns 0
+ * or a negative error; *out is NULL on failure. err receives a
+ * human-readable reason. */
 int clew_wal_open(const char *dir, uint64_t gen, uint64_t next_seq, struct clew_wal **out,
                   char err[CLEW_ERR_LEN]);
 
@@ -33,12 +39,19 @@ int clew_wal_open(const char *dir, uint64_t gen, uint64_t next_seq, struct clew_
  * NULL-safe. */
 void clew_wal_free(struct clew_wal *w);
 
-/* Encodes recs[0..n) into one frame and writes it. *seq gets the frame's
- * sequence number. Returns 0, or a negative error; on a write error the
- * file is truncated back to its last good frame where possible. */
+/* Encodes recs[0..n) into one frame and writes it (one pwrite at the end of
+ * the last good frame). *seq gets the frame's sequence number; n == 0
+ * writes nothing and sets *seq to the last seq. recs are only borrowed.
+ * Returns 0, -ENOMEM, CLEW_ETOOBIG (a string over CLEW_REC_MAX_FIELD, or
+ * more than CLEW_WALF_MAX_RAW bytes in the batch: split it), or -errno of
+ * the write. On any error no seq is consumed and the file is truncated back
+ * to its last good frame; if that truncate fails too, every later append
+ * returns the error until clew_wal_rotate moves to a new file. */
 int clew_wal_append(struct clew_wal *w, const struct clew_record *recs, size_t n, uint64_t *seq);
 
-/* fdatasync()s the current file. Returns 0 or -errno. */
+/* fdatasync()s the current file, then raises durable_seq to the last seq
+ * appended before the call began. Any thread; concurrent with append and
+ * rotate. Returns 0 or -errno (durable_seq is then unchanged). */
 int clew_wal_sync(struct clew_wal *w);
 
 /* Highest sequence number known durable. */
@@ -46,44 +59,16 @@ uint64_t clew_wal_durable_seq(const struct clew_wal *w);
 /* Highest sequence number appended (0 before the first). */
 uint64_t clew_wal_last_seq(const struct clew_wal *w);
 
-/* Syncs and closes the current file, opens generation new_gen. */
+/* Syncs the current file, creates generation new_gen, then closes the old
+ * one; on failure (sync or create) the current file stays in use. Sequence
+ * numbers continue. Returns 0 or a negative error (err says why). */
 int clew_wal_rotate(struct clew_wal *w, uint64_t new_gen, char err[CLEW_ERR_LEN]);
 
 /* The current generation. */
 uint64_t clew_wal_gen(const struct clew_wal *w);
 
-/* Path of the file of generation gen in dir: "<dir>/<gen as 16 hex>.wal". */
-int clew_wal_path(const char *dir, uint64_t gen, char *buf, size_t len);
-
 /* Deletes the file of generation gen (after its records are sealed) and
  * fsyncs the directory. Returns 0 or -errno (-ENOENT is not an error). */
 int clew_wal_remove(const char *dir, uint64_t gen);
-
-/* Lists the generations present in dir, ascending. *gens is clew_malloc'd
- * (caller frees); a missing dir gives 0 generations. */
-int clew_wal_list(const char *dir, uint64_t **gens, size_t *n);
-
-/* Replay of one WAL file. */
-struct clew_wal_replay_stats {
-    uint64_t frames;      /* good frames read                         */
-    uint64_t records;     /* records delivered                        */
-    uint64_t last_seq;    /* seq of the last good frame (0: none)     */
-    uint64_t good_bytes;  /* length of the valid prefix               */
-    uint64_t cut_bytes;   /* bytes past it (torn or corrupt tail)     */
-    int tail_rc;          /* why the tail was cut: CLEW_ETRUNC/ECORRUPT */
-};
-
-/* Called for each record; rec borrows memory valid until return. A non-zero
- * return stops the replay and is returned by clew_wal_replay. */
-typedef int (*clew_wal_record_cb)(void *ud, uint64_t gen, const struct clew_record *rec);
-
-/* Reads the WAL file at path and calls cb for each record of each good
- * frame, in order. If truncate is non-zero, a torn or corrupt tail is cut
- * off the file (ftruncate + fsync) so appends can follow the good prefix;
- * otherwise the file is not modified (readers of a live directory). A bad
- * tail is not an error: it is reported in st. Returns 0, a negative error
- * for I/O failures or a bad file header, or cb's non-zero value. */
-int clew_wal_replay(const char *path, int truncate, clew_wal_record_cb cb, void *ud,
-                    struct clew_wal_replay_stats *st, char err[CLEW_ERR_LEN]);
 
 #endif

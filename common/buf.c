@@ -22,7 +22,9 @@ void clew_buf_close(struct clew_buf *b)
 
 int clew_buf_reserve(struct clew_buf *b, size_t n)
 {
-    if (n <= b->cap - b->len) {
+    /* An empty buffer gets memory even for n == 0, so data is never NULL
+     * after a successful reserve (callers do pointer arithmetic on it). */
+    if (n <= b->cap - b->len && b->data != NULL) {
         return 0;
     }
     if (n > SIZE_MAX / 2 - b->len) {

@@ -23,7 +23,7 @@ static inline void clew_buf_reset(struct clew_buf *b)
 {
     b->len = 0;
 }
-/* Makes room for n more bytes. */
+/* Makes room for n more bytes; data is non-NULL afterwards. */
 int clew_buf_reserve(struct clew_buf *b, size_t n);
 int clew_buf_append(struct clew_buf *b, const void *p, size_t n);
 int clew_buf_put_u8(struct clew_buf *b, uint8_t v);

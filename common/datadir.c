@@ -209,7 +209,9 @@ int clew_dd_list_hours(const char *data, int64_t since, int64_t until, int64_t *
         *n = 0;
         return rc;
     }
-    qsort(*hours, *n, sizeof(**hours), cmp_i64);
+    if (*n > 1) {
+        qsort(*hours, *n, sizeof(**hours), cmp_i64);
+    }
     return 0;
 }
 

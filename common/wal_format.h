@@ -17,15 +17,22 @@
 
 #include "common/buf.h"
 
-#define CLEW_WALF_FILE_HEADER_LEN 32
-#define CLEW_WALF_FRAME_HEADER_LEN 24
-#define CLEW_WALF_MAX_RAW (64u << 20) /* largest uncompressed frame payload */
+#define CLEW_WALF_VERSION          1
+#define CLEW_WALF_FILE_HEADER_LEN  32
+#define CLEW_WALF_FRAME_HEADER_LEN 32
+#define CLEW_WALF_MAX_RAW          (64u << 20) /* largest uncompressed frame payload */
+/* Smallest rec_codec encoding (ts, level, input, flags, ten empty strings):
+ * a frame of count records has at least count * this many raw bytes. */
+#define CLEW_WALF_MIN_RECORD 21
 
-/* Appends a file header for WAL generation gen to out. */
+/* Appends a file header for WAL generation gen to out. Returns 0 or
+ * -ENOMEM (out is then unchanged). */
 int clew_walf_file_header(struct clew_buf *out, uint64_t gen);
 
-/* Checks a file header; sets *gen. Returns 0, CLEW_ETRUNC, CLEW_EFORMAT
- * (bad magic), CLEW_EVERSION or CLEW_ECORRUPT. */
+/* Checks a file header; sets *gen. Returns 0, CLEW_ETRUNC (len < the
+ * header), CLEW_EFORMAT (bad magic, checked on the bytes present even when
+ * len is short), CLEW_EVERSION or CLEW_ECORRUPT (checksum, reserved
+ * words). */
 int clew_walf_parse_file_header(const uint8_t *p, size_t len, uint64_t *gen);
 
 /* Appends one frame holding raw (count encoded records, raw_len bytes) to
@@ -42,10 +49,19 @@ struct clew_walf_frame {
     uint64_t seq;
 };
 
+/* Checks the frame header at the start of p[0..len) (magic and sizes, not
+ * the checksum) and sets *frame_len to the bytes the whole frame occupies,
+ * so a streaming reader knows how much to read. Returns 0; CLEW_ETRUNC when
+ * len < CLEW_WALF_FRAME_HEADER_LEN (the magic is still checked on the bytes
+ * present); CLEW_ECORRUPT for a bad magic or impossible sizes. */
+int clew_walf_frame_len(const uint8_t *p, size_t len, size_t *frame_len);
+
 /* Decodes the frame at the start of p[0..len) and replaces raw's contents
- * with its decompressed payload. Returns 0; CLEW_ETRUNC when p ends inside
- * the frame (a torn tail, or more bytes are yet to come); CLEW_ECORRUPT for
- * a bad magic, checksum, size or LZ4 stream; -ENOMEM. */
+ * with its decompressed payload (raw is left empty on error). Returns 0;
+ * CLEW_ETRUNC when p ends inside the frame (a torn tail, or more bytes are
+ * yet to come); CLEW_ECORRUPT for a bad magic, checksum, size or LZ4 stream,
+ * or a payload that is not exactly count rec_codec records; -ENOMEM. No
+ * length is used before it is checked against len and CLEW_WALF_MAX_RAW. */
 int clew_walf_decode(const uint8_t *p, size_t len, struct clew_buf *raw,
                      struct clew_walf_frame *out);
 

@@ -1,10 +1,42 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT
+ * clew: the query tool. `clew COMMAND --help` for each command. */
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "query/cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    { "grep", clew_cmd_grep, "find records whose message matches a pattern" },
+    { "stats", clew_cmd_stats, "partitions, segments, records and compression of a store" },
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: clew COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+    }
+    fprintf(out, "\n`clew COMMAND --help` describes a command's options.\n");
+}
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "clew: not yet implemented\n");
-    return 2;
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLEW_EXIT_ERROR : 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "clew: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLEW_EXIT_ERROR;
 }

@@ -38,6 +38,12 @@ const char *clew_seg_path(const struct clew_seg *s);
 size_t clew_seg_nblocks(const struct clew_seg *s);
 const struct clew_seg_block_meta *clew_seg_block_meta(const struct clew_seg *s, size_t i);
 
+/* Where column c (0..CLEW_SEG_NCOLS-1, in CLEW_COL_* bit order) of block i
+ * is stored: file offset, stored (compressed) size and raw size. For tools
+ * (stats, damage reports) and tests. Returns 0 or CLEW_EBADARG. */
+int clew_seg_block_column(const struct clew_seg *s, size_t i, unsigned c, uint64_t *off,
+                          uint64_t *clen, uint64_t *rlen);
+
 /* Label pruning: 1 if block i may hold a record whose label equals
  * value[0..len), 0 if it surely holds none. */
 int clew_seg_block_has_label(const struct clew_seg *s, size_t i, enum clew_label label,
@@ -46,11 +52,14 @@ int clew_seg_block_has_label(const struct clew_seg *s, size_t i, enum clew_label
 /* Trace index: the blocks that may hold records with this trace id (hash
  * matches; callers compare the id itself). *blocks is clew_malloc'd, sorted
  * ascending, caller frees. Returns 0 or -ENOMEM. */
-int clew_seg_trace_blocks(const struct clew_seg *s, const char *id, size_t len,
-                          uint32_t **blocks, size_t *n);
+int clew_seg_trace_blocks(const struct clew_seg *s, const char *id, size_t len, uint32_t **blocks,
+                          size_t *n);
 
-/* Reads block i, decompressing the column groups in cols (CLEW_COL_*).
- * Returns 0, or CLEW_ECORRUPT / -errno with err naming file and block. */
+/* Reads block i, decompressing the column groups in cols (CLEW_COL_*);
+ * asking for MESSAGE or FIELDS also reads LABELS (the stored order of those
+ * columns depends on the labels). *out is the caller's (clew_seg_block_free).
+ * Returns 0, or CLEW_ECORRUPT / -errno / CLEW_EBADARG (no such block) with err
+ * naming file and block; *out is then NULL. Any thread, concurrently. */
 int clew_seg_block_read(const struct clew_seg *s, size_t i, unsigned cols,
                         struct clew_seg_block **out, char err[CLEW_ERR_LEN]);
 void clew_seg_block_free(struct clew_seg_block *b);

@@ -18,6 +18,7 @@ pkgs=(
     libyaml-dev         # config and rules
     bsdutils            # logger(1), used by integration tests and the tour
     zstd ripgrep        # reference tools for the benchmarks
+    jq                  # JSON checks in the integration tests
 )
 
 missing=()
