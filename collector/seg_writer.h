@@ -28,9 +28,11 @@ void clew_seg_opts_default(struct clew_seg_opts *opts);
 
 /* Writes recs[0..n) (n > 0, sorted by ts ascending; the caller guarantees
  * they belong to one UTC hour) as the segment at path. gen is recorded in
- * the header. info (may be NULL) receives what was written. The records are
- * borrowed until return. Returns 0 or a negative error with err set; on
- * error no file is left at path or path.tmp. */
+ * the header. opts may be NULL (defaults); options out of range give
+ * CLEW_EBADARG, a string longer than CLEW_REC_MAX_FIELD gives CLEW_ETOOBIG.
+ * info (may be NULL) receives what was written. The records are borrowed
+ * until return. Returns 0 or a negative error with err set; on error no
+ * file is left at path or path.tmp. */
 int clew_seg_write(const char *path, uint64_t gen, const struct clew_record *recs, size_t n,
                    const struct clew_seg_opts *opts, struct clew_seg_info *info,
                    char err[CLEW_ERR_LEN]);
