@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT
+ * bench/storage: the storage engine against the reference compressors, on
+ * the generated corpus. For each size (default 1M and 10M records) it
+ * prints, side by side: stored bytes (segments, index included) vs `zstd -3`
+ * and `zstd -19` of the same records as raw text lines; write throughput
+ * (records/s and MB/s of raw text, wall clock and per CPU second); trace
+ * lookup latency (median of 100 random ids, in-process and as a whole
+ * `clew grep --trace` command) vs a full scan of the same data.
+ *
+ * usage: storage [--records N[,N...]] [--seed S] [--dir TMP] [--loghub DIR]
+ *                [--clew PATH] [--ref-max N]
+ * References (zstd -3/-19 of the raw text) are computed for sizes up to
+ * --ref-max records (default 2000000: zstd -19 of 10M records takes ~30
+ * minutes here); above that the ratio is taken from the largest measured
+ * size. Not a test: it prints figures. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/lib/corpus_gen.h"
+#include "collector/store.h"
+#include "common/alloc.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/datadir.h"
+#include "common/json_out.h"
+#include "common/rec_codec.h"
+#include "common/timeutil.h"
+#include "query/reader.h"
+
+#define CHUNK 100000
+#define BATCH 1000
+#define LOOKUPS 100
+
+struct opts {
+    uint64_t sizes[8];
+    int nsizes;
+    uint64_t seed;
+    const char *dir;
+    const char *loghub;
+    const char *clew;
+    uint64_t ref_max;
+};
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static double now_s(void)
+{
+    return (double)clew_time_mono_ns() / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The raw text line a container would have printed (bench/gen's format):
+ * `<ts> <host> <service>[<container>] <level> <message>`, where a
+ * structured line's message is the JSON object the service printed. */
+static void write_raw(FILE *f, struct clew_buf *b, const struct clew_record *r)
+{
+    char ts[40];
+    clew_time_format(r->ts, 6, ts, sizeof(ts));
+    struct clew_str cn = r->labels[CLEW_LABEL_CONTAINER_NAME];
+    if (cn.len > 0 && cn.ptr[0] == '/') {
+        cn.ptr++;
+        cn.len--;
+    }
+    fprintf(f, "%s %.*s %.*s[%.*s] %s ", ts, (int)r->labels[CLEW_LABEL_HOST].len,
+            r->labels[CLEW_LABEL_HOST].ptr, (int)r->labels[CLEW_LABEL_SERVICE].len,
+            r->labels[CLEW_LABEL_SERVICE].ptr, (int)cn.len, cn.ptr, clew_level_name(r->level));
+    if (r->fields.len > 2) {
+        clew_buf_reset(b);
+        clew_buf_append(b, "{\"msg\":", 7);
+        clew_json_put_str(b, r->message.ptr, r->message.len);
+        clew_buf_put_u8(b, ',');
+        clew_buf_append(b, r->fields.ptr + 1, r->fields.len - 1);
+        fwrite(b->data, 1, b->len, f);
+    } else {
+        fwrite(r->message.ptr, 1, r->message.len, f);
+    }
+    fputc('\n', f);
+}
+
+/* Copies a record's strings into the arena (the generator reuses its own). */
+static void keep(struct clew_arena *a, struct clew_record *r)
+{
+    struct clew_str *s[] = { &r->labels[0], &r->labels[1], &r->labels[2], &r->labels[3],
+                             &r->labels[4], &r->message,   &r->trace_id,  &r->span_id,
+                             &r->parent_span_id, &r->fields };
+    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        s[i]->ptr = clew_arena_dup(a, s[i]->ptr, s[i]->len);
+    }
+}
+
+static uint64_t dir_bytes(const char *cmd_dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "du -sb --exclude=wal '%s' | cut -f1", cmd_dir);
+    FILE *p = popen(cmd, "r");
+    unsigned long long v = 0;
+    if (p != NULL) {
+        if (fscanf(p, "%llu", &v) != 1) {
+            v = 0;
+        }
+        pclose(p);
+    }
+    return v;
+}
+
+static uint64_t file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+/* Runs `zstd -LEVEL` on the raw file; returns the compressed size and the
+ * wall time it took. */
+static uint64_t zstd_size(const char *raw, int level, double *secs)
+{
+    char cmd[4200], out[4200];
+    snprintf(out, sizeof(out), "%s.zst%d", raw, level);
+    snprintf(cmd, sizeof(cmd), "zstd -q -f -%d -T1 '%s' -o '%s'", level, raw, out);
+    double t0 = now_s();
+    int rc = system(cmd);
+    *secs = now_s() - t0;
+    uint64_t n = rc == 0 ? file_size(out) : 0;
+    unlink(out);
+    return n;
+}
+
+struct write_result {
+    uint64_t records, raw_bytes;
+    double wall, cpu;
+    char (*ids)[40]; /* LOOKUPS sampled trace ids */
+    size_t nids;
+};
+
+static int generate_and_store(const struct opts *o, uint64_t n, const char *data,
+                              const char *raw_path, struct write_result *res)
+{
+    struct clew_gen_opts go;
+    clew_gen_opts_default(&go);
+    go.seed = o->seed;
+    go.records = n;
+    go.resolved_ids = 1;
+    go.loghub_dir = o->loghub;
+    struct clew_gen *g;
+    char err[CLEW_ERR_LEN];
+    if (clew_gen_new(&go, &g, err) < 0) {
+        fprintf(stderr, "storage: generator: %s\n", err);
+        return -1;
+    }
+    struct clew_store_config sc;
+    clew_store_config_default(&sc);
+    sc.data_dir = data;
+    sc.fsync = CLEW_FSYNC_NEVER;
+    struct clew_store *s;
+    if (clew_store_open(&sc, NULL, NULL, &s, err) < 0) {
+        fprintf(stderr, "storage: %s\n", err);
+        clew_gen_free(g);
+        return -1;
+    }
+    FILE *raw = raw_path ? fopen(raw_path, "w") : NULL;
+    struct clew_buf line;
+    clew_buf_init(&line);
+    struct clew_record *recs = clew_xmalloc(CHUNK * sizeof(*recs));
+    struct clew_arena arena;
+    clew_arena_init(&arena, 16u << 20);
+    uint64_t seen_ids = 0;
+    memset(res, 0, sizeof(*res));
+    res->ids = clew_xcalloc(LOOKUPS, sizeof(*res->ids));
+    uint64_t rng = o->seed * 2654435761u + 1;
+    for (uint64_t done = 0; done < n;) {
+        size_t m = 0;
+        clew_arena_reset(&arena);
+        while (m < CHUNK && done + m < n && clew_gen_next(g, &recs[m]) == 1) {
+            keep(&arena, &recs[m]);
+            res->raw_bytes += clew_rec_raw_size(&recs[m]);
+            if (raw != NULL) {
+                write_raw(raw, &line, &recs[m]);
+            }
+            if (recs[m].trace_id.len == 32) { /* reservoir sample of ids */
+                rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+                uint64_t k = seen_ids++ < LOOKUPS ? seen_ids - 1 : (rng >> 11) % seen_ids;
+                if (k < LOOKUPS) {
+                    memcpy(res->ids[k], recs[m].trace_id.ptr, 32);
+                }
+            }
+            m++;
+        }
+        if (m == 0) {
+            break;
+        }
+        double t0 = now_s(), c0 = cpu_seconds();
+        for (size_t i = 0; i < m; i += BATCH) {
+            size_t b = m - i < BATCH ? m - i : BATCH;
+            if (clew_store_append(s, recs + i, b, NULL) < 0) {
+                fprintf(stderr, "storage: append failed\n");
+                break;
+            }
+        }
+        res->wall += now_s() - t0;
+        res->cpu += cpu_seconds() - c0;
+        done += m;
+        res->records = done;
+    }
+    double t0 = now_s(), c0 = cpu_seconds();
+    int rc = clew_store_close(s); /* the last seal */
+    res->wall += now_s() - t0;
+    res->cpu += cpu_seconds() - c0;
+    res->nids = seen_ids < LOOKUPS ? seen_ids : LOOKUPS;
+    if (raw != NULL) {
+        fclose(raw);
+    }
+    clew_buf_close(&line);
+    clew_arena_close(&arena);
+    clew_free(recs);
+    clew_gen_free(g);
+    return rc;
+}
+
+static int count_cb(void *ud, const struct clew_record *r)
+{
+    (void)r;
+    (*(uint64_t *)ud)++;
+    return 0;
+}
+
+/* Median in-process trace lookup (ms), and the median whole command (ms). */
+static void lookups(const struct opts *o, const char *data, const struct write_result *w,
+                    double *inproc_ms, double *cmd_ms, double *hits)
+{
+    double t[LOOKUPS], c[LOOKUPS];
+    uint64_t total = 0;
+    for (size_t i = 0; i < w->nids; i++) {
+        struct clew_filter f;
+        clew_filter_init(&f);
+        f.trace_id = (struct clew_str){ w->ids[i], 32 };
+        uint64_t n = 0;
+        double t0 = now_s();
+        clew_reader_scan(data, &f, count_cb, NULL, &n, NULL);
+        t[i] = (now_s() - t0) * 1e3;
+        total += n;
+        char cmd[4400];
+        snprintf(cmd, sizeof(cmd), "'%s' grep --json --data '%s' --trace %s '' >/dev/null", o->clew,
+                 data, w->ids[i]);
+        t0 = now_s();
+        if (system(cmd) < 0) {
+            c[i] = 0;
+        }
+        c[i] = (now_s() - t0) * 1e3;
+    }
+    qsort(t, w->nids, sizeof(double), cmp_double);
+    qsort(c, w->nids, sizeof(double), cmp_double);
+    *inproc_ms = w->nids ? t[w->nids / 2] : 0;
+    *cmd_ms = w->nids ? c[w->nids / 2] : 0;
+    *hits = w->nids ? (double)total / (double)w->nids : 0;
+}
+
+static double full_scan(const char *data, uint64_t *n)
+{
+    struct clew_filter f;
+    clew_filter_init(&f);
+    *n = 0;
+    double t0 = now_s();
+    clew_reader_scan(data, &f, count_cb, NULL, n, NULL);
+    return (now_s() - t0) * 1e3;
+}
+
+static void run_size(const struct opts *o, uint64_t n, double *ref19_per_rec)
+{
+    char data[4096], raw[4096];
+    snprintf(data, sizeof(data), "%s/clew-bench-storage-%" PRIu64, o->dir, n);
+    snprintf(raw, sizeof(raw), "%s/clew-bench-storage-%" PRIu64 ".log", o->dir, n);
+    char cmd[8300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", data, raw);
+    if (system(cmd) != 0) {
+        return;
+    }
+    int refs = n <= o->ref_max;
+    struct write_result w;
+    if (generate_and_store(o, n, data, refs ? raw : NULL, &w) < 0) {
+        return;
+    }
+    uint64_t stored = dir_bytes(data);
+    double z3s = 0, z19s = 0;
+    uint64_t raw_file = refs ? file_size(raw) : 0;
+    uint64_t z3 = refs ? zstd_size(raw, 3, &z3s) : 0;
+    uint64_t z19 = refs ? zstd_size(raw, 19, &z19s) : 0;
+    if (refs && w.records > 0) {
+        *ref19_per_rec = (double)z19 / (double)w.records;
+    }
+    double in_ms, cmd_ms, hits;
+    lookups(o, data, &w, &in_ms, &cmd_ms, &hits);
+    uint64_t scanned;
+    double scan_ms = full_scan(data, &scanned);
+
+    double rec = (double)w.records;
+    printf("\n== %" PRIu64 " records (seed %" PRIu64 ") ==\n", w.records, o->seed);
+    printf("%-34s %14s %12s %10s\n", "", "bytes", "B/record", "vs clew");
+    printf("%-34s %14" PRIu64 " %12.1f\n", "raw record text (clew's view)", w.raw_bytes,
+           w.raw_bytes / rec);
+    if (refs) {
+        printf("%-34s %14" PRIu64 " %12.1f\n", "raw lines (.log file)", raw_file, raw_file / rec);
+        printf("%-34s %14" PRIu64 " %12.1f %9.2fx\n", "zstd -3 of the lines", z3, z3 / rec,
+               (double)z3 / (double)stored);
+        printf("%-34s %14" PRIu64 " %12.1f %9.2fx\n", "zstd -19 of the lines", z19, z19 / rec,
+               (double)z19 / (double)stored);
+    } else if (*ref19_per_rec > 0) {
+        printf("%-34s %14s %12.1f %9.2fx  (per record, from the smaller run)\n",
+               "zstd -19 of the lines", "-", *ref19_per_rec, *ref19_per_rec * rec / (double)stored);
+    }
+    printf("%-34s %14" PRIu64 " %12.1f %9.2fx\n", "clew segments (index included)", stored,
+           stored / rec, 1.0);
+    printf("write: %.0f records/s wall, %.0f records/s per CPU second, %.0f MB/s raw wall "
+           "(%.2f s wall, %.2f s CPU)\n",
+           rec / w.wall, rec / w.cpu, w.raw_bytes / w.wall / 1e6, w.wall, w.cpu);
+    if (refs) {
+        printf("reference: zstd -3 took %.1f s, zstd -19 took %.1f s on one thread\n", z3s, z19s);
+    }
+    printf("trace lookup (median of %zu ids, %.1f records each): in-process %.2f ms, "
+           "whole `clew grep --trace` command %.2f ms\n",
+           w.nids, hits, in_ms, cmd_ms);
+    printf("full scan of all %" PRIu64 " records (all columns): %.0f ms -> lookup is %.0fx faster\n",
+           scanned, scan_ms, in_ms > 0 ? scan_ms / in_ms : 0);
+    fflush(stdout);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", data, raw);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "storage: cleanup failed\n");
+    }
+    clew_free(w.ids);
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = { { 1000000, 10000000 }, 2, 42, "/tmp", "../shared/corpus/loghub",
+                      "./build/clew", 2000000 };
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--records") == 0) {
+            o.nsizes = 0;
+            for (char *p = argv[i + 1]; *p && o.nsizes < 8; p++) {
+                o.sizes[o.nsizes++] = strtoull(p, &p, 10);
+                if (*p != ',') {
+                    break;
+                }
+            }
+        } else if (strcmp(argv[i], "--seed") == 0) {
+            o.seed = strtoull(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--dir") == 0) {
+            o.dir = argv[i + 1];
+        } else if (strcmp(argv[i], "--loghub") == 0) {
+            o.loghub = argv[i + 1];
+        } else if (strcmp(argv[i], "--clew") == 0) {
+            o.clew = argv[i + 1];
+        } else if (strcmp(argv[i], "--ref-max") == 0) {
+            o.ref_max = strtoull(argv[i + 1], NULL, 10);
+        } else {
+            fprintf(stderr, "usage: storage [--records N[,N]] [--seed S] [--dir TMP] "
+                            "[--loghub DIR] [--clew PATH] [--ref-max N]\n");
+            return 2;
+        }
+    }
+    double ref19 = 0;
+    for (int i = 0; i < o.nsizes; i++) {
+        run_size(&o, o.sizes[i], &ref19);
+    }
+    return 0;
+}
