@@ -7,10 +7,16 @@
 #include <string.h>
 #include <uv.h>
 
+#include "collector/gelf_parse.h"
+#include "collector/http_api.h"
+#include "collector/inbox.h"
 #include "collector/input.h"
+#include "collector/metrics.h"
 #include "collector/pipeline.h"
 #include "collector/store.h"
 #include "common/alloc.h"
+#include "common/arena.h"
+#include "common/timeutil.h"
 #include "common/log.h"
 
 struct clew_server {
@@ -22,6 +28,9 @@ struct clew_server {
     struct clew_pipeline *pipe; /* set once, before any append */
     struct clew_inputs *inputs;
     struct clew_input_env env;
+    struct clew_inbox *inbox;        /* records from the HTTP threads */
+    struct clew_http_api *http;
+    struct clew_input_stats http_stats;
     int stopping;
 };
 
@@ -59,6 +68,43 @@ static void store_note(void *ud, const char *msg)
     clew_log(CLEW_LOG_WARN, "store", "%s", msg);
 }
 
+/* GET /metrics, on an HTTP thread. */
+static void http_metrics(void *ud, struct clew_buf *out)
+{
+    struct clew_server *s = ud;
+    clew_metrics_write(out, s->inputs, &s->http_stats, s->pipe, s->store);
+}
+
+/* POST /gelf, on an HTTP thread: decode here, hand over to the loop. */
+static int http_gelf(void *ud, const void *body, size_t len, char msg[CLEW_ERR_LEN])
+{
+    struct clew_server *s = ud;
+    struct clew_arena arena;
+    clew_arena_init(&arena, 16384);
+    struct clew_gelf_parse_opts o = { s->cfg->max_message * 4 + 1024, s->cfg->max_message, NULL };
+    struct clew_record r;
+    clew_stat_add(s->http_stats.bytes, len);
+    int rc = clew_gelf_parse(body, len, clew_time_now_ns(), &o, &r, &arena);
+    if (rc == 0) {
+        r.input = CLEW_INPUT_HTTP;
+        rc = clew_inbox_put(s->inbox, &r, 1);
+    } else {
+        snprintf(msg, CLEW_ERR_LEN, "%s", clew_gelf_strerror(rc));
+        clew_input_report(&s->http_stats, "http", CLEW_INERR_PARSE, "POST /gelf", "%s", msg);
+    }
+    clew_arena_close(&arena);
+    return rc;
+}
+
+/* A record from the inbox, on the loop thread. */
+static void on_inbox_record(void *ud, const struct clew_record *r)
+{
+    struct clew_server *s = ud;
+    if (s->pipe != NULL && clew_pipeline_push(s->pipe, r, NULL) == 0) {
+        clew_stat_add(s->http_stats.records, 1);
+    }
+}
+
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     struct clew_server *s = h->data;
@@ -73,6 +119,10 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    clew_http_stop(s->http); /* joins the HTTP threads: nothing reads s-> now */
+    s->http = NULL;
+    clew_inbox_close(s->inbox);
+    s->inbox = NULL;
     clew_inputs_stop(s->inputs);
     s->inputs = NULL;
     struct clew_pipeline *p = s->pipe;
@@ -153,6 +203,18 @@ int clew_server_new(const struct clew_config *cfg, struct clew_server **out,
     if ((rc = clew_inputs_start(&s->env, &s->inputs, err)) < 0) {
         goto fail;
     }
+    if ((rc = clew_inbox_new(&s->loop, 64u << 20, on_inbox_record, s, &s->inbox)) < 0) {
+        snprintf(err, CLEW_ERR_LEN, "inbox: %s", clew_strerror(rc));
+        goto fail;
+    }
+    if (strcmp(cfg->http, "off") != 0) {
+        struct clew_http_env he = { http_metrics, http_gelf, s, cfg->max_message * 4 + 1024 };
+        if ((rc = clew_http_start(&he, cfg->http, cfg->http_token, &s->http, err)) < 0) {
+            goto fail;
+        }
+        clew_log(CLEW_LOG_INFO, "http", "listening on %s (port %d)", cfg->http,
+                 clew_http_port(s->http));
+    }
     if ((rc = start_signal(s, &s->sig_term, on_stop_signal, SIGTERM)) < 0 ||
         (rc = start_signal(s, &s->sig_int, on_stop_signal, SIGINT)) < 0 ||
         (rc = start_signal(s, &s->sig_hup, on_hup, SIGHUP)) < 0) {
@@ -191,6 +253,8 @@ void clew_server_free(struct clew_server *s)
     if (s == NULL) {
         return;
     }
+    clew_http_stop(s->http);
+    clew_inbox_close(s->inbox);
     clew_inputs_stop(s->inputs);
     if (s->pipe != NULL) {
         struct clew_pipeline *p = s->pipe;
