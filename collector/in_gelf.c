@@ -8,27 +8,25 @@
 #include "collector/gelf_chunk.h"
 #include "collector/gelf_parse.h"
 #include "collector/tcp_server.h"
+#include "collector/udp_server.h"
 #include "common/alloc.h"
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/timeutil.h"
-
-#define UDP_MAX (64u << 10)
 
 struct in_gelf {
     const struct clew_input_env *env;
     struct clew_input_stats st;
     struct clew_gelf_stats parse_stats;
     struct clew_tcp_server *tcp;
-    uv_udp_t udp;
+    struct clew_udp_server *udp;
     uv_timer_t expire;
-    int udp_open, timer_open;
+    int timer_open;
     int paused;
     struct clew_gelf_chunker *chunker;
     uint64_t chunk_expired_seen;
     struct clew_arena arena;
     char where[160];
-    char udp_buf[UDP_MAX];
 };
 
 struct gelf_conn {
@@ -77,23 +75,13 @@ static void deliver(struct in_gelf *in, const void *payload, size_t len, const c
     clew_arena_reset(&in->arena);
 }
 
-static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void on_datagram(void *ud, const char *data, size_t n, const struct sockaddr *addr,
+                        int truncated)
 {
-    struct in_gelf *in = h->data;
-    (void)hint;
-    *buf = uv_buf_init(in->udp_buf, UDP_MAX);
-}
-
-static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *addr,
-                     unsigned flags)
-{
-    struct in_gelf *in = h->data;
-    (void)flags;
-    if (n <= 0 || addr == NULL) {
-        return;
-    }
+    struct in_gelf *in = ud;
+    (void)truncated; /* a cut datagram fails to decode and is counted there */
     clew_stat_add(in->st.datagrams, 1);
-    clew_stat_add(in->st.bytes, (uint64_t)n);
+    clew_stat_add(in->st.bytes, n);
     if (in->paused) {
         clew_stat_add(in->st.udp_drops, 1);
         return;
@@ -102,11 +90,11 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
     clew_format_addr(addr, peer, sizeof(peer));
     const void *msg;
     size_t len;
-    int rc = clew_gelf_chunker_add(in->chunker, buf->base, (size_t)n, clew_time_mono_ns(), &msg,
-                                   &len);
+    int rc = clew_gelf_chunker_add(in->chunker, data, n, clew_time_mono_ns(), &msg, &len);
     if (rc < 0) {
-        clew_input_report(&in->st, "gelf", rc == CLEW_ETOOBIG ? CLEW_INERR_OVERSIZE : CLEW_INERR_CHUNK,
-                          peer, "%s", clew_gelf_chunk_strerror(rc));
+        clew_input_report(&in->st, "gelf",
+                          rc == CLEW_ETOOBIG ? CLEW_INERR_OVERSIZE : CLEW_INERR_CHUNK, peer, "%s",
+                          clew_gelf_chunk_strerror(rc));
     } else if (rc == 1) {
         deliver(in, msg, len, peer);
     }
@@ -214,7 +202,7 @@ static const struct clew_tcp_proto gelf_proto = {
 
 static void free_input(struct in_gelf *in)
 {
-    if (in->tcp == NULL && !in->udp_open && !in->timer_open) {
+    if (in->tcp == NULL && in->udp == NULL && !in->timer_open) {
         clew_gelf_chunker_free(in->chunker);
         clew_arena_close(&in->arena);
         clew_free(in);
@@ -228,25 +216,28 @@ static void on_tcp_stopped(void *ud)
     free_input(in);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void on_udp_stopped(void *ud)
+{
+    struct in_gelf *in = ud;
+    in->udp = NULL;
+    free_input(in);
+}
+
+static void on_timer_closed(uv_handle_t *h)
 {
     struct in_gelf *in = h->data;
-    if (h == (uv_handle_t *)&in->udp) {
-        in->udp_open = 0;
-    } else {
-        in->timer_open = 0;
-    }
+    in->timer_open = 0;
     free_input(in);
 }
 
 static void stop(void *state)
 {
     struct in_gelf *in = state;
-    if (in->udp_open) {
-        uv_close((uv_handle_t *)&in->udp, on_handle_closed);
+    if (in->udp != NULL) {
+        clew_udp_server_stop(in->udp, on_udp_stopped, in);
     }
     if (in->timer_open) {
-        uv_close((uv_handle_t *)&in->expire, on_handle_closed);
+        uv_close((uv_handle_t *)&in->expire, on_timer_closed);
     }
     if (in->tcp != NULL) {
         clew_tcp_server_stop(in->tcp, on_tcp_stopped, in);
@@ -254,27 +245,18 @@ static void stop(void *state)
     free_input(in);
 }
 
-static int start_udp(struct in_gelf *in, const struct sockaddr *sa)
+static int start_udp(struct in_gelf *in, const struct sockaddr *sa, char err[CLEW_ERR_LEN])
 {
-    int rc = uv_udp_init(in->env->loop, &in->udp);
+    int rc = uv_timer_init(in->env->loop, &in->expire);
     if (rc < 0) {
-        return rc;
-    }
-    in->udp.data = in;
-    in->udp_open = 1;
-    if ((rc = uv_udp_bind(&in->udp, sa, 0)) < 0) {
-        return rc;
-    }
-    /* Bursts of chunks must not overflow the socket buffer. */
-    int size = 8 << 20;
-    uv_recv_buffer_size((uv_handle_t *)&in->udp, &size);
-    if ((rc = uv_timer_init(in->env->loop, &in->expire)) < 0) {
+        snprintf(err, CLEW_ERR_LEN, "timer: %s", uv_strerror(rc));
         return rc;
     }
     in->expire.data = in;
     in->timer_open = 1;
     uv_timer_start(&in->expire, on_expire, 1000, 1000);
-    return uv_udp_recv_start(&in->udp, udp_alloc, udp_recv);
+    /* Bursts of chunks must not overflow the socket buffer. */
+    return clew_udp_server_start(in->env->loop, sa, 8 << 20, on_datagram, in, &in->udp, err);
 }
 
 static int start(const struct clew_input_env *env, const char *addr, void **state,
@@ -308,8 +290,7 @@ static int start(const struct clew_input_env *env, const char *addr, void **stat
     clew_tcp_server_addr(in->tcp, &ss);
     char a[64];
     clew_format_addr((struct sockaddr *)&ss, a, sizeof(a));
-    if ((rc = start_udp(in, (struct sockaddr *)&ss)) < 0) {
-        snprintf(err, CLEW_ERR_LEN, "gelf udp %s: %s", a, uv_strerror(rc));
+    if ((rc = start_udp(in, (struct sockaddr *)&ss, err)) < 0) {
         stop(in);
         return rc;
     }

@@ -8,23 +8,19 @@
 #include "collector/syslog_frame.h"
 #include "collector/syslog_parse.h"
 #include "collector/tcp_server.h"
+#include "collector/udp_server.h"
 #include "common/alloc.h"
 #include "common/arena.h"
 #include "common/timeutil.h"
-
-#define UDP_MAX (64u << 10)
 
 struct in_syslog {
     const struct clew_input_env *env;
     struct clew_input_stats st;
     struct clew_tcp_server *tcp;
-    uv_udp_t udp;
-    int udp_open;
+    struct clew_udp_server *udp;
     int paused;
-    int stopping;
     struct clew_arena arena; /* strings of the record being decoded */
     char where[160];
-    char udp_buf[UDP_MAX];
 };
 
 struct syslog_conn {
@@ -138,39 +134,26 @@ static const struct clew_tcp_proto syslog_proto = {
     conn_open, conn_data, conn_eof, conn_close, conn_refused,
 };
 
-static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void on_datagram(void *ud, const char *data, size_t n, const struct sockaddr *addr,
+                        int truncated)
 {
-    struct in_syslog *in = h->data;
-    (void)hint;
-    *buf = uv_buf_init(in->udp_buf, UDP_MAX);
-}
-
-static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *addr,
-                     unsigned flags)
-{
-    struct in_syslog *in = h->data;
-    if (n <= 0 || addr == NULL) {
-        return;
-    }
+    struct in_syslog *in = ud;
     clew_stat_add(in->st.datagrams, 1);
-    clew_stat_add(in->st.bytes, (uint64_t)n);
+    clew_stat_add(in->st.bytes, n);
     if (in->paused) {
         clew_stat_add(in->st.udp_drops, 1);
         return;
     }
     char peer[64];
     clew_format_addr(addr, peer, sizeof(peer));
-    size_t off = clew_syslog_datagram_offset(buf->base, (size_t)n);
-    size_t len = (size_t)n - off;
-    unsigned fl = 0;
-    if (flags & UV_UDP_PARTIAL) {
-        fl |= CLEW_SYSLOG_FRAME_TRUNCATED;
-    }
+    size_t off = clew_syslog_datagram_offset(data, n);
+    size_t len = n - off;
+    unsigned fl = truncated ? CLEW_SYSLOG_FRAME_TRUNCATED : 0;
     if (len > in->env->cfg->max_message) {
         len = in->env->cfg->max_message;
         fl |= CLEW_SYSLOG_FRAME_TRUNCATED;
     }
-    deliver(in, buf->base + off, len, fl, peer);
+    deliver(in, data + off, len, fl, peer);
 }
 
 static const char *syslog_addr(const struct clew_config *cfg)
@@ -187,7 +170,7 @@ static void describe(void *state, char *buf, size_t len)
 static void free_input(void *ud)
 {
     struct in_syslog *in = ud;
-    if (in->tcp == NULL && !in->udp_open) {
+    if (in->tcp == NULL && in->udp == NULL) {
         clew_arena_close(&in->arena);
         clew_free(in);
     }
@@ -200,27 +183,23 @@ static void on_tcp_stopped(void *ud)
     free_input(in);
 }
 
-static void on_udp_closed(uv_handle_t *h)
+static void on_udp_stopped(void *ud)
 {
-    struct in_syslog *in = h->data;
-    in->udp_open = 0;
+    struct in_syslog *in = ud;
+    in->udp = NULL;
     free_input(in);
 }
 
 static void stop(void *state)
 {
     struct in_syslog *in = state;
-    in->stopping = 1;
-    if (in->udp_open) {
-        uv_udp_recv_stop(&in->udp);
-        uv_close((uv_handle_t *)&in->udp, on_udp_closed);
+    if (in->udp != NULL) {
+        clew_udp_server_stop(in->udp, on_udp_stopped, in);
     }
     if (in->tcp != NULL) {
         clew_tcp_server_stop(in->tcp, on_tcp_stopped, in);
     }
-    if (in->tcp == NULL && !in->udp_open) {
-        free_input(in);
-    }
+    free_input(in);
 }
 
 static int start(const struct clew_input_env *env, const char *addr, void **state,
@@ -247,17 +226,10 @@ static int start(const struct clew_input_env *env, const char *addr, void **stat
     }
     /* UDP on the same port as TCP (the bound one, when port 0 was asked). */
     clew_tcp_server_addr(in->tcp, &ss);
-    if ((rc = uv_udp_init(env->loop, &in->udp)) == 0) {
-        in->udp.data = in;
-        in->udp_open = 1;
-        if ((rc = uv_udp_bind(&in->udp, (struct sockaddr *)&ss, 0)) == 0) {
-            rc = uv_udp_recv_start(&in->udp, udp_alloc, udp_recv);
-        }
-    }
     char a[64];
     clew_format_addr((struct sockaddr *)&ss, a, sizeof(a));
-    if (rc < 0) {
-        snprintf(err, CLEW_ERR_LEN, "syslog udp %s: %s", a, uv_strerror(rc));
+    if ((rc = clew_udp_server_start(env->loop, (struct sockaddr *)&ss, 8 << 20, on_datagram, in,
+                                    &in->udp, err)) < 0) {
         stop(in);
         return rc;
     }
