@@ -20,6 +20,7 @@ struct in_syslog {
     struct clew_udp_server *udp;
     int paused;
     struct clew_arena arena; /* strings of the record being decoded */
+    int64_t now;             /* receive time of the bytes being decoded */
     char where[160];
 };
 
@@ -34,8 +35,7 @@ static void deliver(struct in_syslog *in, const char *msg, size_t len, unsigned 
                     const char *peer)
 {
     struct clew_record r;
-    int64_t now = clew_time_now_ns();
-    int rc = clew_syslog_parse(msg, len, now, NULL, &r, &in->arena);
+    int rc = clew_syslog_parse(msg, len, in->now, NULL, &r, &in->arena);
     if (rc < 0) {
         clew_input_report(&in->st, "syslog", rc == -ENOMEM ? CLEW_INERR_NOMEM : CLEW_INERR_PARSE,
                           peer, "%s", clew_strerror(rc));
@@ -96,6 +96,7 @@ static void conn_data(void *ud, struct clew_tcp_conn *c, const char *buf, size_t
     struct syslog_conn *sc = c->proto;
     uint64_t oversize0 = sc->framer.stats.oversize;
     clew_stat_add(in->st.bytes, len);
+    in->now = clew_time_now_ns(); /* one clock read per read, not per message */
     int rc = clew_syslog_framer_feed(&sc->framer, buf, len, on_frame, sc);
     count_framer(in, sc, oversize0, c->peer);
     if (rc < 0) {
@@ -108,7 +109,7 @@ static void conn_data(void *ud, struct clew_tcp_conn *c, const char *buf, size_t
 static void conn_eof(void *ud, struct clew_tcp_conn *c)
 {
     struct syslog_conn *sc = c->proto;
-    (void)ud;
+    ((struct in_syslog *)ud)->now = clew_time_now_ns();
     clew_syslog_framer_finish(&sc->framer, on_frame, sc);
 }
 
@@ -146,6 +147,7 @@ static void on_datagram(void *ud, const char *data, size_t n, const struct socka
     }
     char peer[64];
     clew_format_addr(addr, peer, sizeof(peer));
+    in->now = clew_time_now_ns();
     size_t off = clew_syslog_datagram_offset(data, n);
     size_t len = n - off;
     unsigned fl = truncated ? CLEW_SYSLOG_FRAME_TRUNCATED : 0;
