@@ -20,7 +20,10 @@ struct opt {
     const char *help;
 };
 
-#define O(name, type, def, field, help) { name, type, def, offsetof(struct clew_config, field), help }
+#define O(name, type, def, field, help)                                                            \
+    {                                                                                              \
+        name, type, def, offsetof(struct clew_config, field), help                                 \
+    }
 
 static const struct opt opts[] = {
     O("data", OPT_STR, "./data", data, "data directory (WAL and segments)"),
@@ -34,15 +37,18 @@ static const struct opt opts[] = {
     O("log-level", OPT_STR, "info", log_level, "error, warn, info or debug"),
     O("fsync", OPT_STR, "interval", fsync, "WAL fsync policy: always, interval or never"),
     O("http-token", OPT_STR, "", http_token, "Bearer token; required to bind HTTP off loopback"),
-    O("fsync-interval", OPT_DURATION, "100ms", fsync_interval, "fsync period with --fsync interval"),
+    O("fsync-interval", OPT_DURATION, "100ms", fsync_interval,
+      "fsync period with --fsync interval"),
     O("retention", OPT_DURATION, "0s", retention, "drop hours older than this (0s keeps all)"),
-    O("seal-age", OPT_DURATION, "10m", seal_age, "seal the memtable when its oldest record is this old"),
+    O("seal-age", OPT_DURATION, "10m", seal_age,
+      "seal the memtable when its oldest record is this old"),
     O("seal-size", OPT_SIZE, "64MiB", seal_size, "seal the memtable at this much raw text"),
     O("max-message", OPT_SIZE, "1MiB", max_message, "longest message; longer ones are cut"),
     O("max-connections", OPT_SIZE, "1024", max_connections, "most TCP connections per input"),
     O("conn-buffer", OPT_SIZE, "8MiB", conn_buffer, "unframed bytes buffered per TCP peer"),
     O("gelf-reassembly-mem", OPT_SIZE, "64MiB", gelf_reassembly_mem, "memory for GELF chunks"),
-    O("gelf-chunk-timeout", OPT_DURATION, "5s", gelf_chunk_timeout, "GELF chunk reassembly timeout"),
+    O("gelf-chunk-timeout", OPT_DURATION, "5s", gelf_chunk_timeout,
+      "GELF chunk reassembly timeout"),
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -52,8 +58,8 @@ int clew_parse_size(const char *s, size_t *out)
     static const struct {
         const char *suffix;
         unsigned shift;
-    } units[] = { { "", 0 },    { "k", 10 },   { "K", 10 },  { "KiB", 10 }, { "M", 20 },
-                  { "MiB", 20 }, { "G", 30 },  { "GiB", 30 }, { "B", 0 } };
+    } units[] = { { "", 0 },     { "k", 10 }, { "K", 10 },   { "KiB", 10 }, { "M", 20 },
+                  { "MiB", 20 }, { "G", 30 }, { "GiB", 30 }, { "B", 0 } };
     char *end;
     if (*s < '0' || *s > '9') {
         return CLEW_EFORMAT;
@@ -161,7 +167,8 @@ static int next_scalar(yaml_parser_t *p, char *buf, size_t len, int *done)
         }
         yaml_event_type_t t = ev.type;
         if (t == YAML_SCALAR_EVENT) {
-            snprintf(buf, len, "%.*s", (int)ev.data.scalar.length, (const char *)ev.data.scalar.value);
+            snprintf(buf, len, "%.*s", (int)ev.data.scalar.length,
+                     (const char *)ev.data.scalar.value);
             yaml_event_delete(&ev);
             return 1;
         }

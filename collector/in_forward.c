@@ -28,7 +28,7 @@ struct pending_ack {
 
 struct fwd_conn {
     struct clew_fwd_decoder *dec;
-    uint64_t last_ticket; /* ticket of this request's newest record */
+    uint64_t last_ticket;     /* ticket of this request's newest record */
     struct pending_ack *acks; /* ring */
     size_t head, count, cap;
 };
@@ -153,8 +153,8 @@ static void conn_data(void *ud, struct clew_tcp_conn *c, const char *buf, size_t
     if (rc != -EAGAIN && rc < 0) {
         if (rc != CLEW_ETOOBIG || fc->count < MAX_PENDING_ACKS) {
             clew_input_report(&in->st, "forward",
-                              rc == CLEW_ETOOBIG ? CLEW_INERR_BUFFER : CLEW_INERR_MSGPACK,
-                              c->peer, "%s; closing", clew_strerror(rc));
+                              rc == CLEW_ETOOBIG ? CLEW_INERR_BUFFER : CLEW_INERR_MSGPACK, c->peer,
+                              "%s; closing", clew_strerror(rc));
         }
         clew_tcp_conn_close(c);
     }

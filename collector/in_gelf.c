@@ -125,8 +125,7 @@ static int conn_open(void *ud, struct clew_tcp_conn *c)
 }
 
 /* Consumes the NUL-terminated frames of data; keeps an unfinished one. */
-static void conn_frames(struct in_gelf *in, struct clew_tcp_conn *c, const char *data,
-                        size_t len)
+static void conn_frames(struct in_gelf *in, struct clew_tcp_conn *c, const char *data, size_t len)
 {
     struct gelf_conn *gc = c->proto;
     size_t limit = in->env->cfg->max_message * 4 + 1024; /* compressed or JSON overhead */
@@ -274,8 +273,9 @@ static int start(const struct clew_input_env *env, const char *addr, void **stat
     }
     in->env = env;
     clew_arena_init(&in->arena, 64u << 10);
-    struct clew_gelf_chunker_opts co = { env->cfg->gelf_chunk_timeout, env->cfg->gelf_reassembly_mem,
-                                         0, (uint64_t)clew_time_now_ns() ^ (uint64_t)(uintptr_t)in };
+    struct clew_gelf_chunker_opts co = { env->cfg->gelf_chunk_timeout,
+                                         env->cfg->gelf_reassembly_mem, 0,
+                                         (uint64_t)clew_time_now_ns() ^ (uint64_t)(uintptr_t)in };
     if ((in->chunker = clew_gelf_chunker_new(&co)) == NULL) {
         free_input(in);
         snprintf(err, CLEW_ERR_LEN, "out of memory");

@@ -19,8 +19,9 @@ struct in_syslog {
     struct clew_tcp_server *tcp;
     struct clew_udp_server *udp;
     int paused;
-    struct clew_arena arena; /* strings of the record being decoded */
-    int64_t now;             /* receive time of the bytes being decoded */
+    struct clew_arena arena;         /* strings of the record being decoded */
+    int64_t now;                     /* receive time of the bytes being decoded */
+    const struct sockaddr *udp_peer; /* sender of the datagram being decoded */
     char where[160];
 };
 
@@ -31,28 +32,37 @@ struct syslog_conn {
 };
 
 /* Decodes one message and hands the record to the pipeline. */
-static void deliver(struct in_syslog *in, const char *msg, size_t len, unsigned frame_flags,
-                    const char *peer)
+/* The peer's name for a report: TCP connections have it ready; a UDP
+ * sender's address is formatted only when something is reported. */
+static const char *peer_name(struct in_syslog *in, const char *peer, char buf[64])
 {
+    return peer != NULL ? peer : clew_format_addr(in->udp_peer, buf, 64);
+}
+
+static void deliver(struct in_syslog *in, const char *msg, size_t len, unsigned frame_flags,
+                    const char *tcp_peer)
+{
+    char pbuf[64];
     struct clew_record r;
     int rc = clew_syslog_parse(msg, len, in->now, NULL, &r, &in->arena);
     if (rc < 0) {
         clew_input_report(&in->st, "syslog", rc == -ENOMEM ? CLEW_INERR_NOMEM : CLEW_INERR_PARSE,
-                          peer, "%s", clew_strerror(rc));
+                          peer_name(in, tcp_peer, pbuf), "%s", clew_strerror(rc));
         clew_arena_reset(&in->arena);
         return;
     }
     if (rc == CLEW_SYSLOG_PARSE_NOPRI) {
-        clew_input_report(&in->st, "syslog", CLEW_INERR_PARSE, peer,
+        clew_input_report(&in->st, "syslog", CLEW_INERR_PARSE, peer_name(in, tcp_peer, pbuf),
                           "no <PRI>: kept as plain text (%zu bytes)", len);
     }
     if (frame_flags & CLEW_SYSLOG_FRAME_TRUNCATED) {
         r.flags |= CLEW_REC_TRUNCATED;
-        clew_input_report(&in->st, "syslog", CLEW_INERR_TRUNCATED, peer,
+        clew_input_report(&in->st, "syslog", CLEW_INERR_TRUNCATED, peer_name(in, tcp_peer, pbuf),
                           "message longer than --max-message, cut");
     }
     if (clew_pipeline_push(in->env->pipe, &r, NULL) < 0) {
-        clew_input_report(&in->st, "syslog", CLEW_INERR_NOMEM, peer, "record dropped");
+        clew_input_report(&in->st, "syslog", CLEW_INERR_NOMEM, peer_name(in, tcp_peer, pbuf),
+                          "record dropped");
     } else {
         clew_stat_add(in->st.records, 1);
     }
@@ -145,8 +155,7 @@ static void on_datagram(void *ud, const char *data, size_t n, const struct socka
         clew_stat_add(in->st.udp_drops, 1);
         return;
     }
-    char peer[64];
-    clew_format_addr(addr, peer, sizeof(peer));
+    in->udp_peer = addr;
     in->now = clew_time_now_ns();
     size_t off = clew_syslog_datagram_offset(data, n);
     size_t len = n - off;
@@ -155,7 +164,7 @@ static void on_datagram(void *ud, const char *data, size_t n, const struct socka
         len = in->env->cfg->max_message;
         fl |= CLEW_SYSLOG_FRAME_TRUNCATED;
     }
-    deliver(in, data + off, len, fl, peer);
+    deliver(in, data + off, len, fl, NULL);
 }
 
 static const char *syslog_addr(const struct clew_config *cfg)

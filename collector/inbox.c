@@ -87,8 +87,8 @@ int clew_inbox_put(struct clew_inbox *in, const struct clew_record *recs, size_t
     clew_arena_init(&s->arena, 16384);
     for (size_t i = 0; i < n; i++) {
         struct clew_record c = recs[i];
-        struct clew_str *str[] = { &c.labels[0], &c.labels[1], &c.labels[2], &c.labels[3],
-                                   &c.labels[4], &c.message,   &c.trace_id,  &c.span_id,
+        struct clew_str *str[] = { &c.labels[0],      &c.labels[1], &c.labels[2], &c.labels[3],
+                                   &c.labels[4],      &c.message,   &c.trace_id,  &c.span_id,
                                    &c.parent_span_id, &c.fields };
         for (size_t k = 0; k < sizeof(str) / sizeof(str[0]); k++) {
             if ((str[k]->ptr = clew_arena_dup(&s->arena, str[k]->ptr, str[k]->len)) == NULL) {

@@ -31,8 +31,8 @@ struct clew_inputs {
 };
 
 static const char *const inerr_names[CLEW_INERR_COUNT] = {
-    "frame",      "parse",     "oversize",   "truncated", "decompress", "json",
-    "chunk",      "msgpack",   "conn_limit", "buffer",    "nomem",
+    "frame", "parse",   "oversize",   "truncated", "decompress", "json",
+    "chunk", "msgpack", "conn_limit", "buffer",    "nomem",
 };
 
 const char *clew_inerr_name(enum clew_inerr e)
@@ -165,8 +165,10 @@ int clew_parse_addr(const char *addr, struct sockaddr_storage *out, char err[CLE
         uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0) {
         return 0;
     }
-    snprintf(err, CLEW_ERR_LEN, "'%s': bad IP address (names other than localhost are not "
-             "resolved)", addr);
+    snprintf(err, CLEW_ERR_LEN,
+             "'%s': bad IP address (names other than localhost are not "
+             "resolved)",
+             addr);
     return CLEW_EBADARG;
 }
 

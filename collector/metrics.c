@@ -44,8 +44,7 @@ static void one_input(void *ud, const char *name, struct clew_input_stats *st, c
         load((const uint64_t *)(const void *)((const char *)st + f->offset)));
 }
 
-static void input_errors(void *ud, const char *name, struct clew_input_stats *st,
-                         const char *where)
+static void input_errors(void *ud, const char *name, struct clew_input_stats *st, const char *where)
 {
     struct clew_buf *b = ud;
     (void)where;

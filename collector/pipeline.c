@@ -23,29 +23,29 @@ struct clew_pipeline {
     uv_loop_t *loop;
     struct clew_store *store;
     struct clew_pipeline_config cfg;
-    uv_check_t check;   /* hands over the batch after each iteration's I/O */
-    uv_async_t async;   /* the writer and the flusher wake the loop        */
-    int handles;        /* loop handles still open                          */
+    uv_check_t check; /* hands over the batch after each iteration's I/O */
+    uv_async_t async; /* the writer and the flusher wake the loop        */
+    int handles;      /* loop handles still open                          */
     clew_pipeline_durable_cb durable_cb;
     clew_pipeline_pressure_cb pressure_cb;
     void *ud;
 
-    struct batch *cur;        /* loop thread only */
-    uint64_t next_ticket;     /* loop thread only */
-    int paused;               /* loop thread only */
-    uint64_t told_durable;    /* loop thread only: last ticket reported */
+    struct batch *cur;     /* loop thread only */
+    uint64_t next_ticket;  /* loop thread only */
+    int paused;            /* loop thread only */
+    uint64_t told_durable; /* loop thread only: last ticket reported */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_t writer;
     int writer_started;
     int stop;
-    struct batch *qhead, *qtail;  /* waiting for the writer           */
-    struct batch *whead, *wtail;  /* appended, waiting to be durable  */
+    struct batch *qhead, *qtail; /* waiting for the writer           */
+    struct batch *whead, *wtail; /* appended, waiting to be durable  */
     size_t queued_bytes;
-    uint64_t store_durable;   /* highest store seq reported durable      */
+    uint64_t store_durable; /* highest store seq reported durable      */
     uint64_t durable_ticket;
-    uint64_t failed[64];      /* tickets of recent batches the store refused */
+    uint64_t failed[64]; /* tickets of recent batches the store refused */
     size_t nfailed;
     struct clew_pipeline_stats st;
 };
@@ -89,8 +89,8 @@ static int copy_into(struct batch *b, const struct clew_record *r)
         b->cap = cap;
     }
     struct clew_record c = *r;
-    struct clew_str *s[] = { &c.labels[0], &c.labels[1], &c.labels[2], &c.labels[3],
-                             &c.labels[4], &c.message,   &c.trace_id,  &c.span_id,
+    struct clew_str *s[] = { &c.labels[0],      &c.labels[1], &c.labels[2], &c.labels[3],
+                             &c.labels[4],      &c.message,   &c.trace_id,  &c.span_id,
                              &c.parent_span_id, &c.fields };
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
         char *d = clew_arena_dup(&b->arena, s[i]->ptr, s[i]->len);

@@ -16,8 +16,8 @@
 #include "collector/store.h"
 #include "common/alloc.h"
 #include "common/arena.h"
-#include "common/timeutil.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 
 struct clew_server {
     const struct clew_config *cfg;
@@ -28,7 +28,7 @@ struct clew_server {
     struct clew_pipeline *pipe; /* set once, before any append */
     struct clew_inputs *inputs;
     struct clew_input_env env;
-    struct clew_inbox *inbox;        /* records from the HTTP threads */
+    struct clew_inbox *inbox; /* records from the HTTP threads */
     struct clew_http_api *http;
     struct clew_input_stats http_stats;
     int stopping;
@@ -55,8 +55,8 @@ static void on_durable(void *ud, uint64_t ticket)
 static void on_pressure(void *ud, int paused)
 {
     struct clew_server *s = ud;
-    clew_log(CLEW_LOG_INFO, "clewd", "%s", paused ? "writer behind: inputs paused"
-                                                  : "writer caught up: inputs resumed");
+    clew_log(CLEW_LOG_INFO, "clewd", "%s",
+             paused ? "writer behind: inputs paused" : "writer caught up: inputs resumed");
     if (s->inputs != NULL) {
         clew_inputs_pause(s->inputs, paused);
     }
@@ -167,8 +167,7 @@ static int start_signal(struct clew_server *s, uv_signal_t *h, uv_signal_cb cb, 
     return rc;
 }
 
-int clew_server_new(const struct clew_config *cfg, struct clew_server **out,
-                    char err[CLEW_ERR_LEN])
+int clew_server_new(const struct clew_config *cfg, struct clew_server **out, char err[CLEW_ERR_LEN])
 {
     *out = NULL;
     struct clew_server *s = clew_calloc(1, sizeof(*s));

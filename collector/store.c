@@ -24,13 +24,13 @@
 #include "common/rec_codec.h"
 #include "common/timeutil.h"
 
-#define RETRY_NS (10 * CLEW_NS_PER_SEC)
+#define RETRY_NS           (10 * CLEW_NS_PER_SEC)
 #define RETENTION_EVERY_NS (60 * CLEW_NS_PER_SEC)
 
 struct sealing {
     struct clew_memtable *m;
-    int incomplete;     /* seal from the WAL file, not the memtable */
-    int64_t next_try;   /* monotonic ns of the next attempt after a failure */
+    int incomplete;   /* seal from the WAL file, not the memtable */
+    int64_t next_try; /* monotonic ns of the next attempt after a failure */
 };
 
 struct clew_store {
@@ -113,8 +113,8 @@ static uint64_t next_gen(struct clew_store *s)
 
 /* Writes one segment per UTC hour of recs (sorted by ts), skipping hours
  * that already hold a segment of generation gen. */
-static int write_hours(struct clew_store *s, uint64_t gen, const struct clew_record *recs,
-                       size_t n, char err[CLEW_ERR_LEN])
+static int write_hours(struct clew_store *s, uint64_t gen, const struct clew_record *recs, size_t n,
+                       char err[CLEW_ERR_LEN])
 {
     size_t i = 0;
     while (i < n) {
@@ -140,8 +140,7 @@ static int write_hours(struct clew_store *s, uint64_t gen, const struct clew_rec
             struct clew_seg_info info;
             if ((rc = clew_dd_hour_dir(s->data_dir, hour, dir, sizeof(dir))) < 0 ||
                 (rc = clew_dd_mkdirs(dir)) < 0 ||
-                (rc = clew_dd_segment_path(s->data_dir, recs[i].ts, gen, path, sizeof(path))) <
-                    0) {
+                (rc = clew_dd_segment_path(s->data_dir, recs[i].ts, gen, path, sizeof(path))) < 0) {
                 snprintf(err, CLEW_ERR_LEN, "creating %s: %s", dir, clew_strerror(rc));
                 return rc;
             }
@@ -407,8 +406,8 @@ static void *flusher_main(void *arg)
     struct clew_store *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        int64_t wait_ns = s->cfg.fsync == CLEW_FSYNC_INTERVAL ? s->cfg.fsync_interval_ns
-                                                              : CLEW_NS_PER_SEC;
+        int64_t wait_ns =
+            s->cfg.fsync == CLEW_FSYNC_INTERVAL ? s->cfg.fsync_interval_ns : CLEW_NS_PER_SEC;
         if (!s->stop && !s->sync_now && s->seal_req == s->seal_done) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -427,8 +426,8 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
-int clew_store_open(const struct clew_store_config *cfg, clew_store_durable_cb durable_cb,
-                    void *ud, struct clew_store **out, char err[CLEW_ERR_LEN])
+int clew_store_open(const struct clew_store_config *cfg, clew_store_durable_cb durable_cb, void *ud,
+                    struct clew_store **out, char err[CLEW_ERR_LEN])
 {
     *out = NULL;
     err[0] = '\0';
@@ -483,8 +482,7 @@ fail:
     return rc;
 }
 
-int clew_store_append(struct clew_store *s, const struct clew_record *recs, size_t n,
-                      uint64_t *seq)
+int clew_store_append(struct clew_store *s, const struct clew_record *recs, size_t n, uint64_t *seq)
 {
     uint64_t fseq = 0;
     pthread_mutex_lock(&s->lock);

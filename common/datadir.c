@@ -43,9 +43,9 @@ int clew_dd_segment_path(const char *data, int64_t first_ts, uint64_t gen, char 
     if (n < 0) {
         return n;
     }
-    return fit(n + snprintf(buf + n, len - (size_t)n, "/%019" PRId64 "-%016" PRIx64 ".seg",
-                            first_ts, gen),
-               len);
+    return fit(
+        n + snprintf(buf + n, len - (size_t)n, "/%019" PRId64 "-%016" PRIx64 ".seg", first_ts, gen),
+        len);
 }
 
 int clew_dd_parse_segment_name(const char *name, int64_t *first_ts, uint64_t *gen)
@@ -120,8 +120,8 @@ static int is_digits(const char *s, size_t n)
 /* Parses "YYYY-MM-DD" into days since the epoch. */
 static int parse_day(const char *s, int64_t *days)
 {
-    if (strlen(s) != 10 || !is_digits(s, 4) || s[4] != '-' || !is_digits(s + 5, 2) ||
-        s[7] != '-' || !is_digits(s + 8, 2)) {
+    if (strlen(s) != 10 || !is_digits(s, 4) || s[4] != '-' || !is_digits(s + 5, 2) || s[7] != '-' ||
+        !is_digits(s + 8, 2)) {
         return -1;
     }
     unsigned m = (unsigned)atoi(s + 5), d = (unsigned)atoi(s + 8);
@@ -154,8 +154,8 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* Adds the hours of one day directory that overlap [since, until]. */
-static int scan_day(const char *data, const char *day, int64_t days, int64_t since,
-                    int64_t until, int64_t **hours, size_t *n, size_t *cap)
+static int scan_day(const char *data, const char *day, int64_t days, int64_t since, int64_t until,
+                    int64_t **hours, size_t *n, size_t *cap)
 {
     char path[CLEW_PATH_MAX];
     if (fit(snprintf(path, sizeof(path), "%s/%s", data, day), sizeof(path)) < 0) {
@@ -180,8 +180,7 @@ static int scan_day(const char *data, const char *day, int64_t days, int64_t sin
     return rc;
 }
 
-int clew_dd_list_hours(const char *data, int64_t since, int64_t until, int64_t **hours,
-                       size_t *n)
+int clew_dd_list_hours(const char *data, int64_t since, int64_t until, int64_t **hours, size_t *n)
 {
     *hours = NULL;
     *n = 0;
@@ -224,8 +223,7 @@ static int cmp_seg(const void *a, const void *b)
     return (x->gen > y->gen) - (x->gen < y->gen);
 }
 
-int clew_dd_list_segments(const char *data, int64_t hour, struct clew_dd_segment **segs,
-                          size_t *n)
+int clew_dd_list_segments(const char *data, int64_t hour, struct clew_dd_segment **segs, size_t *n)
 {
     *segs = NULL;
     *n = 0;

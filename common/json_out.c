@@ -74,10 +74,18 @@ int clew_json_put_str(struct clew_buf *b, const char *s, size_t len)
         char esc[6] = { '\\', (char)c, 0, 0, 0, 0 };
         size_t n = 2;
         switch (c) {
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '"': case '\\': break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '"':
+        case '\\':
+            break;
         default:
             esc[1] = 'u';
             esc[2] = '0';

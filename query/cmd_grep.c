@@ -11,10 +11,10 @@
 
 #include "common/buf.h"
 #include "common/json_out.h"
+#include "common/seg_format.h"
 #include "common/timeutil.h"
 #include "query/cli.h"
 #include "query/reader.h"
-#include "common/seg_format.h"
 
 struct grep {
     pcre2_code *re;
@@ -37,11 +37,13 @@ static int emit(struct grep *g, const struct clew_record *r)
         char ts[40];
         int n = clew_time_format(r->ts, 6, ts, sizeof(ts));
         rc = clew_buf_append(b, ts, (size_t)n);
-        const struct clew_str parts[] = { r->labels[CLEW_LABEL_SERVICE], r->labels[CLEW_LABEL_HOST] };
+        const struct clew_str parts[] = { r->labels[CLEW_LABEL_SERVICE],
+                                          r->labels[CLEW_LABEL_HOST] };
         for (size_t i = 0; rc == 0 && i < 2; i++) {
             rc = clew_buf_put_u8(b, ' ');
-            rc = rc ? rc : clew_buf_append(b, parts[i].len ? parts[i].ptr : "-",
-                                           parts[i].len ? parts[i].len : 1);
+            rc = rc ? rc
+                    : clew_buf_append(b, parts[i].len ? parts[i].ptr : "-",
+                                      parts[i].len ? parts[i].len : 1);
         }
         const char *lv = clew_level_name(r->level);
         rc = rc ? rc : clew_buf_put_u8(b, ' ');
@@ -111,8 +113,22 @@ static int compile(struct grep *g, const char *pattern, int icase, int fixed)
 }
 
 enum {
-    OPT_I = 1, OPT_V, OPT_C, OPT_F, OPT_M, OPT_SINCE, OPT_UNTIL, OPT_SERVICE, OPT_HOST,
-    OPT_CONTAINER, OPT_LEVEL, OPT_JSON, OPT_DATA, OPT_SERVER, OPT_TRACE, OPT_HELP
+    OPT_I = 1,
+    OPT_V,
+    OPT_C,
+    OPT_F,
+    OPT_M,
+    OPT_SINCE,
+    OPT_UNTIL,
+    OPT_SERVICE,
+    OPT_HOST,
+    OPT_CONTAINER,
+    OPT_LEVEL,
+    OPT_JSON,
+    OPT_DATA,
+    OPT_SERVER,
+    OPT_TRACE,
+    OPT_HELP
 };
 
 static const struct clew_cli_opt grep_opts[] = {
@@ -152,8 +168,8 @@ int clew_cmd_grep(int argc, char **argv)
     const char *pattern = NULL, *v;
     int icase = 0, fixed = 0, id;
     int64_t now = clew_time_now_ns();
-    while ((id = clew_cli_next(&a, grep_opts, sizeof(grep_opts) / sizeof(grep_opts[0]),
-                               "clew grep", &v)) != -1) {
+    while ((id = clew_cli_next(&a, grep_opts, sizeof(grep_opts) / sizeof(grep_opts[0]), "clew grep",
+                               &v)) != -1) {
         switch (id) {
         case 0:
             if (pattern != NULL) {
@@ -162,17 +178,39 @@ int clew_cmd_grep(int argc, char **argv)
             }
             pattern = v;
             break;
-        case OPT_I: icase = 1; break;
-        case OPT_V: g.invert = 1; break;
-        case OPT_C: g.count_only = 1; break;
-        case OPT_F: fixed = 1; break;
-        case OPT_JSON: g.json = 1; break;
-        case OPT_DATA: src.data = v; break;
-        case OPT_SERVER: src.server = v; break;
-        case OPT_SERVICE: set_label(&f, CLEW_LABEL_SERVICE, v); break;
-        case OPT_HOST: set_label(&f, CLEW_LABEL_HOST, v); break;
-        case OPT_CONTAINER: set_label(&f, CLEW_LABEL_CONTAINER_NAME, v); break;
-        case OPT_TRACE: f.trace_id = (struct clew_str){ v, strlen(v) }; break;
+        case OPT_I:
+            icase = 1;
+            break;
+        case OPT_V:
+            g.invert = 1;
+            break;
+        case OPT_C:
+            g.count_only = 1;
+            break;
+        case OPT_F:
+            fixed = 1;
+            break;
+        case OPT_JSON:
+            g.json = 1;
+            break;
+        case OPT_DATA:
+            src.data = v;
+            break;
+        case OPT_SERVER:
+            src.server = v;
+            break;
+        case OPT_SERVICE:
+            set_label(&f, CLEW_LABEL_SERVICE, v);
+            break;
+        case OPT_HOST:
+            set_label(&f, CLEW_LABEL_HOST, v);
+            break;
+        case OPT_CONTAINER:
+            set_label(&f, CLEW_LABEL_CONTAINER_NAME, v);
+            break;
+        case OPT_TRACE:
+            f.trace_id = (struct clew_str){ v, strlen(v) };
+            break;
         case OPT_M: {
             char *end;
             g.max_count = strtol(v, &end, 10);
@@ -220,8 +258,9 @@ int clew_cmd_grep(int argc, char **argv)
         return CLEW_EXIT_ERROR;
     }
     clew_buf_init(&g.out);
-    f.cols = g.json ? CLEW_COL_ALL
-                    : (CLEW_COL_TS | CLEW_COL_LABELS | CLEW_COL_META | CLEW_COL_MESSAGE | CLEW_COL_IDS);
+    f.cols =
+        g.json ? CLEW_COL_ALL
+               : (CLEW_COL_TS | CLEW_COL_LABELS | CLEW_COL_META | CLEW_COL_MESSAGE | CLEW_COL_IDS);
     if (g.max_count == 0) {
         f.since = 1, f.until = 0; /* -m 0 reads nothing, as grep */
     }

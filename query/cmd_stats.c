@@ -151,9 +151,15 @@ int clew_cmd_stats(int argc, char **argv)
     const char *v;
     while ((id = clew_cli_next(&a, opts, 4, "clew stats", &v)) != -1) {
         switch (id) {
-        case OPT_DATA: src.data = v; break;
-        case OPT_SERVER: src.server = v; break;
-        case OPT_JSON: json = 1; break;
+        case OPT_DATA:
+            src.data = v;
+            break;
+        case OPT_SERVER:
+            src.server = v;
+            break;
+        case OPT_JSON:
+            json = 1;
+            break;
         case OPT_HELP:
             printf("usage: clew stats [--json] [--data DIR | --server URL]\n");
             return 0;

@@ -48,7 +48,10 @@ struct scan {
     struct clew_reader_stats *st;
     unsigned cols; /* what the filter and the caller need */
     /* The (hour, generation) pairs of the segments listed by this scan. */
-    struct sealed { int64_t hour; uint64_t gen; } *sealed;
+    struct sealed {
+        int64_t hour;
+        uint64_t gen;
+    } * sealed;
     size_t nsealed, sealed_cap;
 };
 
@@ -152,8 +155,8 @@ static int scan_segment(struct scan *sc, const char *path)
         sc->st->segments_pruned++;
         nblocks = 0;
     } else if (sc->f->trace_id.len > 0) {
-        rc = clew_seg_trace_blocks(seg, sc->f->trace_id.ptr, sc->f->trace_id.len, &blocks,
-                                   &nblocks);
+        rc =
+            clew_seg_trace_blocks(seg, sc->f->trace_id.ptr, sc->f->trace_id.len, &blocks, &nblocks);
         indexed = 1;
     }
     for (size_t k = 0; rc == 0 && k < nblocks; k++) {
@@ -198,8 +201,8 @@ static int copy_record(struct wal_gen *g, const struct clew_record *r)
         g->cap = cap;
     }
     struct clew_record c = *r;
-    struct clew_str *strs[] = { &c.labels[0], &c.labels[1], &c.labels[2], &c.labels[3],
-                                &c.labels[4], &c.message,   &c.trace_id,  &c.span_id,
+    struct clew_str *strs[] = { &c.labels[0],      &c.labels[1], &c.labels[2], &c.labels[3],
+                                &c.labels[4],      &c.message,   &c.trace_id,  &c.span_id,
                                 &c.parent_span_id, &c.fields };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         char *d = clew_arena_dup(&g->arena, strs[i]->ptr, strs[i]->len);
@@ -310,13 +313,14 @@ static unsigned columns_needed(const struct clew_filter *f)
     return cols;
 }
 
-int clew_reader_scan(const char *data_dir, const struct clew_filter *f,
-                     clew_reader_record_cb cb, clew_reader_error_cb err_cb, void *ud,
-                     struct clew_reader_stats *st)
+int clew_reader_scan(const char *data_dir, const struct clew_filter *f, clew_reader_record_cb cb,
+                     clew_reader_error_cb err_cb, void *ud, struct clew_reader_stats *st)
 {
     struct clew_reader_stats local;
     memset(&local, 0, sizeof(local));
-    struct scan sc = { data_dir, f, cb, err_cb, ud, st ? st : &local, columns_needed(f), NULL, 0, 0 };
+    struct scan sc = {
+        data_dir, f, cb, err_cb, ud, st ? st : &local, columns_needed(f), NULL, 0, 0
+    };
     memset(sc.st, 0, sizeof(*sc.st));
     struct wal_gen *gens = NULL;
     size_t ngens = 0;
