@@ -951,7 +951,7 @@ static int read_options(struct request *r, const msgpack_object *opt)
 static int start_packed(struct clew_fwd_decoder *d, const msgpack_object *payload)
 {
     struct request *r = &d->cur;
-    struct clew_str p;
+    struct clew_str p = { NULL, 0 }; /* obj_str fills it for str and bin objects */
     obj_str(payload, &p);
     r->pk = (const uint8_t *)p.ptr;
     r->pk_len = p.len;
