@@ -5,8 +5,11 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "collector/correlate.h"
 #include "common/alloc.h"
 #include "common/arena.h"
+#include "common/buf.h"
+#include "common/json_out.h"
 #include "common/rec_codec.h"
 
 struct batch {
@@ -29,6 +32,9 @@ struct clew_pipeline {
     clew_pipeline_durable_cb durable_cb;
     clew_pipeline_pressure_cb pressure_cb;
     void *ud;
+    struct clew_correlator *corr; /* loop thread only; may be NULL        */
+    struct clew_arena corr_arena; /* the correlated record's new strings */
+    struct clew_buf fields;       /* fields with a link_id added         */
 
     struct batch *cur;     /* loop thread only */
     uint64_t next_ticket;  /* loop thread only */
@@ -260,10 +266,54 @@ static void on_check(uv_check_t *h)
     clew_pipeline_flush(h->data);
 }
 
+void clew_pipeline_set_correlator(struct clew_pipeline *p, struct clew_correlator *c)
+{
+    p->corr = c;
+}
+
+/* fields + "link_id": the id this record links its trace id to. */
+static int add_link(struct clew_pipeline *p, struct clew_record *r, struct clew_str link)
+{
+    struct clew_buf *b = &p->fields;
+    clew_buf_reset(b);
+    size_t n = r->fields.len;
+    while (n > 0 && r->fields.ptr[n - 1] != '}') {
+        n--;
+    }
+    int empty = n < 2 || r->fields.ptr[0] != '{';
+    if (!empty) {
+        /* Is there a member before the closing brace? */
+        size_t k = n - 1;
+        while (k > 1 && (r->fields.ptr[k - 1] == ' ' || r->fields.ptr[k - 1] == '\n')) {
+            k--;
+        }
+        empty = k <= 1;
+    }
+    int rc = empty ? clew_buf_append(b, "{", 1) : clew_buf_append(b, r->fields.ptr, n - 1);
+    rc = rc ? rc : clew_buf_append(b, empty ? "\"link_id\":" : ",\"link_id\":", empty ? 10 : 11);
+    rc = rc ? rc : clew_json_put_str(b, link.ptr, link.len);
+    rc = rc ? rc : clew_buf_put_u8(b, '}');
+    if (rc == 0) {
+        r->fields = (struct clew_str){ (const char *)b->data, b->len };
+    }
+    return rc;
+}
+
 int clew_pipeline_push(struct clew_pipeline *p, const struct clew_record *r, uint64_t *ticket)
 {
     if (p->cur == NULL && (p->cur = batch_new(++p->next_ticket)) == NULL) {
         return -ENOMEM;
+    }
+    struct clew_record c;
+    if (p->corr != NULL) {
+        struct clew_correlation out;
+        c = *r;
+        clew_arena_reset(&p->corr_arena);
+        /* On ENOMEM the record keeps the ids it came with: store it anyway. */
+        if (clew_correlate(p->corr, &c, &p->corr_arena, &out) == 0 && out.link_id.len > 0) {
+            add_link(p, &c, out.link_id);
+        }
+        r = &c;
     }
     int rc = copy_into(p->cur, r);
     if (rc < 0) {
@@ -306,6 +356,8 @@ void clew_pipeline_get_stats(struct clew_pipeline *p, struct clew_pipeline_stats
 static void free_pipeline(struct clew_pipeline *p)
 {
     batch_free(p->cur);
+    clew_arena_close(&p->corr_arena);
+    clew_buf_close(&p->fields);
     for (struct batch *b = p->qhead, *n; b != NULL; b = n) {
         n = b->next;
         batch_free(b);
@@ -338,6 +390,8 @@ int clew_pipeline_new(uv_loop_t *loop, struct clew_store *store,
     p->loop = loop;
     p->store = store;
     p->cfg = *cfg;
+    clew_arena_init(&p->corr_arena, 4096);
+    clew_buf_init(&p->fields);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     int rc = uv_check_init(loop, &p->check);

@@ -51,7 +51,15 @@ int clew_pipeline_new(uv_loop_t *loop, struct clew_store *store,
 void clew_pipeline_set_callbacks(struct clew_pipeline *p, clew_pipeline_durable_cb durable,
                                  clew_pipeline_pressure_cb pressure, void *ud);
 
-/* Copies r into the current batch. *ticket (may be NULL) receives the
+struct clew_correlator;
+
+/* Runs the correlation stage (collector/correlate.h) on every pushed record
+ * from now on: ids propagated, inherited or injected, and a second id the
+ * record carries kept as "link_id" in its fields. c is borrowed; NULL
+ * turns the stage off. */
+void clew_pipeline_set_correlator(struct clew_pipeline *p, struct clew_correlator *c);
+
+/* Copies r into the current batch (after the correlation stage, if set). *ticket (may be NULL) receives the
  * ticket of the batch that holds it. Returns 0 or -ENOMEM. */
 int clew_pipeline_push(struct clew_pipeline *p, const struct clew_record *r, uint64_t *ticket);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "collector/correlate.h"
 #include "collector/gelf_parse.h"
 #include "collector/http_api.h"
 #include "collector/inbox.h"
@@ -27,6 +28,7 @@ struct clew_server {
     struct clew_store *store;
     struct clew_pipeline *pipe; /* set once, before any append */
     struct clew_inputs *inputs;
+    struct clew_correlator *corr;
     struct clew_input_env env;
     struct clew_inbox *inbox; /* records from the HTTP threads */
     struct clew_http_api *http;
@@ -157,6 +159,38 @@ static int store_config(const struct clew_config *cfg, struct clew_store_config 
     return 0;
 }
 
+static int on_off(const char *name, const char *v, int *out, char err[CLEW_ERR_LEN])
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+        *out = v[1] == 'n';
+        return 0;
+    }
+    snprintf(err, CLEW_ERR_LEN, "--%s: want on or off, not '%s'", name, v);
+    return CLEW_EBADARG;
+}
+
+/* The correlation stage from the config; NULL (and 0) when it is off. */
+static int make_correlator(const struct clew_config *cfg, struct clew_correlator **out,
+                           char err[CLEW_ERR_LEN])
+{
+    int on, inject;
+    *out = NULL;
+    int rc = on_off("correlate", cfg->correlate, &on, err);
+    if (rc < 0 || (rc = on_off("inject-ids", cfg->inject_ids, &inject, err)) < 0 || !on) {
+        return rc;
+    }
+    struct clew_correlate_opts o;
+    clew_correlate_opts_default(&o);
+    const char *patterns[1] = { cfg->id_pattern };
+    if (cfg->id_pattern[0] != '\0') {
+        o.patterns = patterns;
+        o.npatterns = 1;
+    }
+    o.window_ns = cfg->continuation_window;
+    o.inject = inject;
+    return clew_correlator_new(&o, out, err);
+}
+
 static int start_signal(struct clew_server *s, uv_signal_t *h, uv_signal_cb cb, int signum)
 {
     int rc = uv_signal_init(&s->loop, h);
@@ -186,6 +220,9 @@ int clew_server_new(const struct clew_config *cfg, struct clew_server **out, cha
         goto fail;
     }
     s->loop_inited = 1;
+    if ((rc = make_correlator(cfg, &s->corr, err)) < 0) {
+        goto fail;
+    }
     if ((rc = clew_store_open(&sc, on_store_durable, s, &s->store, err)) < 0) {
         goto fail;
     }
@@ -197,6 +234,7 @@ int clew_server_new(const struct clew_config *cfg, struct clew_server **out, cha
         goto fail;
     }
     clew_pipeline_set_callbacks(pipe, on_durable, on_pressure, s);
+    clew_pipeline_set_correlator(pipe, s->corr);
     __atomic_store_n(&s->pipe, pipe, __ATOMIC_RELEASE);
     s->env = (struct clew_input_env){ &s->loop, pipe, cfg };
     if ((rc = clew_inputs_start(&s->env, &s->inputs, err)) < 0) {
@@ -263,6 +301,7 @@ void clew_server_free(struct clew_server *s)
     if (s->loop_inited) {
         uv_run(&s->loop, UV_RUN_NOWAIT); /* let the inputs and pipeline close */
     }
+    clew_correlator_free(s->corr);
     clew_store_close(s->store);
     if (s->loop_inited) {
         uv_walk(&s->loop, close_any, NULL);
