@@ -221,7 +221,7 @@ static int is_lhex(unsigned char c)
 
 static unsigned hexval(unsigned char c)
 {
-    return c <= '9' ? c - '0' : (unsigned)(lower(c) - 'a' + 10);
+    return c <= '9' ? (unsigned)(c - '0') : (unsigned)(lower(c) - 'a' + 10);
 }
 
 static int all_lhex(const char *s, size_t n)
@@ -896,7 +896,7 @@ static int jvalue(struct jw *w, int depth, const struct kdef *d, const char *key
     if (w->p == s) {
         return -1;
     }
-    if (d != NULL && ((unsigned char)*s - '0' <= 9u)) {
+    if (d != NULL && ((unsigned)((unsigned char)*s - '0') <= 9u)) {
         put_value(w->d, d, s, (size_t)(w->p - s));
     }
     return 0;
