@@ -57,7 +57,7 @@ static int emit(struct grep *g, const struct clew_record *r)
     }
     rc = rc ? rc : clew_buf_put_u8(b, '\n');
     if (rc == 0 && fwrite(b->data, 1, b->len, stdout) != b->len) {
-        rc = -EIO;
+        rc = errno == EPIPE ? -EPIPE : -EIO; /* EPIPE: the reader left, as `| head` */
     }
     return rc;
 }
@@ -268,10 +268,15 @@ int clew_cmd_grep(int argc, char **argv)
     if (g.count_only) {
         printf("%ld\n", g.matched);
     }
-    fflush(stdout);
+    if (fflush(stdout) != 0 && rc == 0) {
+        rc = errno == EPIPE ? -EPIPE : -EIO;
+    }
     clew_buf_close(&g.out);
     pcre2_match_data_free(g.md);
     pcre2_code_free(g.re);
+    if (rc == -EPIPE) {
+        return CLEW_EXIT_MATCH; /* like grep under `| head`: quiet, found */
+    }
     if (rc < 0) {
         fprintf(stderr, "clew grep: %s\n", strerror(-rc));
         return CLEW_EXIT_ERROR;
