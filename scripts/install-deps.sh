@@ -16,6 +16,7 @@ pkgs=(
     zlib1g-dev          # GELF zlib/gzip
     libmicrohttpd-dev   # HTTP API
     libyaml-dev         # config and rules
+    libcurl4-openssl-dev # clew --server (HTTP client) and alert webhooks
     bsdutils            # logger(1), used by integration tests and the tour
     zstd ripgrep        # reference tools for the benchmarks
     jq                  # JSON checks in the integration tests
