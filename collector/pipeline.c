@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "clew/error.h"
 #include "collector/correlate.h"
 #include "common/alloc.h"
 #include "common/arena.h"
@@ -35,6 +36,11 @@ struct clew_pipeline {
     struct clew_correlator *corr; /* loop thread only; may be NULL        */
     struct clew_arena corr_arena; /* the correlated record's new strings */
     struct clew_buf fields;       /* fields with a link_id added         */
+    struct {
+        clew_pipeline_tap_cb cb;
+        void *ud;
+    } taps[CLEW_PIPELINE_MAX_TAPS];
+    size_t ntaps;
 
     struct batch *cur;     /* loop thread only */
     uint64_t next_ticket;  /* loop thread only */
@@ -271,6 +277,26 @@ void clew_pipeline_set_correlator(struct clew_pipeline *p, struct clew_correlato
     p->corr = c;
 }
 
+int clew_pipeline_add_tap(struct clew_pipeline *p, clew_pipeline_tap_cb cb, void *ud)
+{
+    if (p->ntaps == CLEW_PIPELINE_MAX_TAPS) {
+        return CLEW_ETOOBIG;
+    }
+    p->taps[p->ntaps].cb = cb;
+    p->taps[p->ntaps++].ud = ud;
+    return 0;
+}
+
+void clew_pipeline_remove_tap(struct clew_pipeline *p, clew_pipeline_tap_cb cb, void *ud)
+{
+    for (size_t i = 0; i < p->ntaps; i++) {
+        if (p->taps[i].cb == cb && p->taps[i].ud == ud) {
+            p->taps[i] = p->taps[--p->ntaps];
+            return;
+        }
+    }
+}
+
 /* fields + "link_id": the id this record links its trace id to. */
 static int add_link(struct clew_pipeline *p, struct clew_record *r, struct clew_str link)
 {
@@ -314,6 +340,9 @@ int clew_pipeline_push(struct clew_pipeline *p, const struct clew_record *r, uin
             add_link(p, &c, out.link_id);
         }
         r = &c;
+    }
+    for (size_t i = 0; i < p->ntaps; i++) {
+        p->taps[i].cb(p->taps[i].ud, r);
     }
     int rc = copy_into(p->cur, r);
     if (rc < 0) {

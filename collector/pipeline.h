@@ -59,6 +59,18 @@ struct clew_correlator;
  * turns the stage off. */
 void clew_pipeline_set_correlator(struct clew_pipeline *p, struct clew_correlator *c);
 
+/* A tap sees every record pushed, after correlation, on the loop thread
+ * (r borrowed until return). It must be quick and must not block: the live
+ * tail and the alert rules hang here. */
+typedef void (*clew_pipeline_tap_cb)(void *ud, const struct clew_record *r);
+
+#define CLEW_PIPELINE_MAX_TAPS 4
+
+/* Adds a tap. Returns 0 or CLEW_ETOOBIG when CLEW_PIPELINE_MAX_TAPS are set. */
+int clew_pipeline_add_tap(struct clew_pipeline *p, clew_pipeline_tap_cb cb, void *ud);
+/* Removes the tap added with (cb, ud); a no-op if there is none. */
+void clew_pipeline_remove_tap(struct clew_pipeline *p, clew_pipeline_tap_cb cb, void *ud);
+
 /* Copies r into the current batch (after the correlation stage, if set). *ticket (may be NULL) receives the
  * ticket of the batch that holds it. Returns 0 or -ENOMEM. */
 int clew_pipeline_push(struct clew_pipeline *p, const struct clew_record *r, uint64_t *ticket);
