@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/arena.h"
 #include "common/rec_codec.h"
+#include "common/rec_copy.h"
 
 struct slot {
     struct slot *next;
@@ -86,15 +87,10 @@ int clew_inbox_put(struct clew_inbox *in, const struct clew_record *recs, size_t
     }
     clew_arena_init(&s->arena, 16384);
     for (size_t i = 0; i < n; i++) {
-        struct clew_record c = recs[i];
-        struct clew_str *str[] = { &c.labels[0],      &c.labels[1], &c.labels[2], &c.labels[3],
-                                   &c.labels[4],      &c.message,   &c.trace_id,  &c.span_id,
-                                   &c.parent_span_id, &c.fields };
-        for (size_t k = 0; k < sizeof(str) / sizeof(str[0]); k++) {
-            if ((str[k]->ptr = clew_arena_dup(&s->arena, str[k]->ptr, str[k]->len)) == NULL) {
-                free_slot(s);
-                return -ENOMEM;
-            }
+        struct clew_record c;
+        if (clew_rec_copy(&c, &recs[i], &s->arena) < 0) {
+            free_slot(s);
+            return -ENOMEM;
         }
         s->recs[s->n++] = c;
         s->bytes += clew_rec_raw_size(&c);

@@ -11,6 +11,7 @@
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/json_out.h"
+#include "common/rec_copy.h"
 #include "common/rec_codec.h"
 
 struct batch {
@@ -100,16 +101,9 @@ static int copy_into(struct batch *b, const struct clew_record *r)
         b->recs = a;
         b->cap = cap;
     }
-    struct clew_record c = *r;
-    struct clew_str *s[] = { &c.labels[0],      &c.labels[1], &c.labels[2], &c.labels[3],
-                             &c.labels[4],      &c.message,   &c.trace_id,  &c.span_id,
-                             &c.parent_span_id, &c.fields };
-    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
-        char *d = clew_arena_dup(&b->arena, s[i]->ptr, s[i]->len);
-        if (d == NULL) {
-            return -ENOMEM;
-        }
-        s[i]->ptr = d;
+    struct clew_record c;
+    if (clew_rec_copy(&c, r, &b->arena) < 0) {
+        return -ENOMEM;
     }
     b->recs[b->n++] = c;
     b->bytes += clew_rec_raw_size(&c);
