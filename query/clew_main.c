@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "query/cli.h"
+#include "query/trace.h"
 
 static const struct {
     const char *name;
@@ -12,6 +13,7 @@ static const struct {
     const char *help;
 } commands[] = {
     { "grep", clew_cmd_grep, "find records whose message matches a pattern" },
+    { "trace", clew_cmd_trace, "a request's records and span tree (waterfall)" },
     { "stats", clew_cmd_stats, "partitions, segments, records and compression of a store" },
 };
 
