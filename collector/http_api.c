@@ -6,9 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "collector/http_query.h"
 #include "collector/input.h"
 #include "common/alloc.h"
 #include "common/json_out.h"
+#include "common/timeutil.h"
+#include "query/cli.h"
+#include "query/cmd_alerts.h"
 
 struct clew_http_api {
     struct MHD_Daemon *d;
@@ -23,8 +27,8 @@ struct upload {
     int too_big;
 };
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
-                             const void *data, size_t len)
+int clew_http_reply(struct MHD_Connection *c, unsigned status, const char *type, const void *data,
+                    size_t len)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_MUST_COPY);
@@ -37,14 +41,14 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     return rc;
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *msg)
+int clew_http_reply_error(struct MHD_Connection *c, unsigned status, const char *msg)
 {
     struct clew_buf b;
     clew_buf_init(&b);
     clew_buf_append(&b, "{\"error\":", 9);
     clew_json_put_str(&b, msg, strlen(msg));
     clew_buf_append(&b, "}\n", 2);
-    enum MHD_Result rc = reply(c, status, "application/json", b.data, b.len);
+    int rc = clew_http_reply(c, status, "application/json", b.data, b.len);
     clew_buf_close(&b);
     return rc;
 }
@@ -63,7 +67,8 @@ static enum MHD_Result handle_metrics(struct clew_http_api *h, struct MHD_Connec
     struct clew_buf b;
     clew_buf_init(&b);
     h->env.metrics(h->env.ud, &b);
-    enum MHD_Result rc = reply(c, 200, "text/plain; version=0.0.4", b.data, b.len);
+    enum MHD_Result rc =
+        (enum MHD_Result)clew_http_reply(c, 200, "text/plain; version=0.0.4", b.data, b.len);
     clew_buf_close(&b);
     return rc;
 }
@@ -91,17 +96,72 @@ static enum MHD_Result handle_gelf(struct clew_http_api *h, struct MHD_Connectio
         return MHD_YES;
     }
     if (u->too_big) {
-        return reply_error(c, 413, "request body too large");
+        return clew_http_reply_error(c, 413, "request body too large");
     }
     char msg[CLEW_ERR_LEN] = "";
     int rc = h->env.gelf(h->env.ud, u->body.data, u->body.len, msg);
     if (rc == CLEW_ETOOBIG) {
-        return reply_error(c, 503, "overloaded; retry later");
+        return clew_http_reply_error(c, 503, "overloaded; retry later");
     }
     if (rc < 0) {
-        return reply_error(c, 400, msg[0] ? msg : clew_strerror(rc));
+        return clew_http_reply_error(c, 400, msg[0] ? msg : clew_strerror(rc));
     }
-    return reply(c, 202, "application/json", "{\"accepted\":1}\n", 15);
+    return clew_http_reply(c, 202, "application/json", "{\"accepted\":1}\n", 15);
+}
+
+/* GET /api/v1/alerts[?since=T]: the stored alerts as JSON lines, oldest
+ * first (query/cmd_alerts.h); the last day by default. */
+static enum MHD_Result handle_alerts(struct clew_http_api *h, struct MHD_Connection *c)
+{
+    if (h->env.data_dir == NULL) {
+        return clew_http_reply_error(c, 503, "no data directory");
+    }
+    int64_t now = clew_time_now_ns(), since = now - 86400 * CLEW_NS_PER_SEC;
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
+    if (v != NULL && clew_cli_parse_time(v, now, &since) < 0) {
+        return clew_http_reply_error(c, 400, "since: want 15m, 2h, 1d, now or RFC 3339");
+    }
+    struct clew_buf b;
+    clew_buf_init(&b);
+    long n = clew_alerts_list(h->env.data_dir, since, &b);
+    const void *body = b.data != NULL ? (const void *)b.data : "";
+    enum MHD_Result rc = n < 0 ? clew_http_reply_error(c, 500, clew_strerror((int)n))
+                               : clew_http_reply(c, 200, "application/x-ndjson", body, b.len);
+    clew_buf_close(&b);
+    return rc;
+}
+
+/* GET /api/v1/...: collector/http_query.c's handlers. */
+static enum MHD_Result route_api(struct clew_http_api *h, struct MHD_Connection *c, const char *url,
+                                 int get)
+{
+    static const char trace[] = "/api/v1/trace";
+    const struct clew_http_env *env = &h->env;
+    int which = strcmp(url, "/api/v1/query") == 0   ? 1
+                : strcmp(url, "/api/v1/tail") == 0  ? 2
+                : strcmp(url, "/api/v1/stats") == 0 ? 3
+                : strncmp(url, trace, sizeof(trace) - 1) == 0 &&
+                        (url[sizeof(trace) - 1] == '/' || url[sizeof(trace) - 1] == '\0')
+                    ? 4
+                    : 0;
+    if (which == 0) {
+        return clew_http_reply_error(c, 404, "no such path");
+    }
+    if (!get) {
+        return clew_http_reply_error(c, 405, "method not allowed");
+    }
+    switch (which) {
+    case 1:
+        return (enum MHD_Result)clew_http_query_search(env, c);
+    case 2:
+        return (enum MHD_Result)clew_http_query_tail(env, c);
+    case 3:
+        return (enum MHD_Result)clew_http_query_stats(env, c);
+    default: {
+        const char *id = url[sizeof(trace) - 1] == '/' ? url + sizeof(trace) : "";
+        return (enum MHD_Result)clew_http_query_trace(env, c, id);
+    }
+    }
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -112,20 +172,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     if (strcmp(url, "/healthz") == 0) {
-        return get ? reply(c, 200, "application/json", "{\"status\":\"ok\"}\n", 16)
-                   : reply_error(c, 405, "method not allowed");
+        return get ? clew_http_reply(c, 200, "application/json", "{\"status\":\"ok\"}\n", 16)
+                   : clew_http_reply_error(c, 405, "method not allowed");
     }
     if (!authorized(h, c)) {
-        return reply_error(c, 401, "missing or wrong bearer token");
+        return clew_http_reply_error(c, 401, "missing or wrong bearer token");
     }
     if (strcmp(url, "/metrics") == 0) {
-        return get ? handle_metrics(h, c) : reply_error(c, 405, "method not allowed");
+        return get ? handle_metrics(h, c) : clew_http_reply_error(c, 405, "method not allowed");
     }
     if (strcmp(url, "/gelf") == 0) {
         return post ? handle_gelf(h, c, data, size, state)
-                    : reply_error(c, 405, "method not allowed");
+                    : clew_http_reply_error(c, 405, "method not allowed");
     }
-    return reply_error(c, 404, "no such path");
+    if (strcmp(url, "/api/v1/alerts") == 0) {
+        return get ? handle_alerts(h, c) : clew_http_reply_error(c, 405, "method not allowed");
+    }
+    if (strncmp(url, "/api/", 5) == 0) {
+        return route_api(h, c, url, get);
+    }
+    return clew_http_reply_error(c, 404, "no such path");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **state,

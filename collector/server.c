@@ -7,6 +7,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "collector/alert_actions.h"
+#include "collector/alerts.h"
 #include "collector/correlate.h"
 #include "collector/gelf_parse.h"
 #include "collector/http_api.h"
@@ -15,6 +17,7 @@
 #include "collector/metrics.h"
 #include "collector/pipeline.h"
 #include "collector/store.h"
+#include "collector/tail.h"
 #include "common/alloc.h"
 #include "common/arena.h"
 #include "common/log.h"
@@ -32,7 +35,11 @@ struct clew_server {
     struct clew_input_env env;
     struct clew_inbox *inbox; /* records from the HTTP threads */
     struct clew_http_api *http;
+    struct clew_tail *tail; /* live records for GET /api/v1/tail */
     struct clew_input_stats http_stats;
+    struct clew_alerts *alerts;   /* the alert rules; NULL without --rules */
+    struct clew_actions *actions; /* their webhook/exec worker and log sink */
+    uv_timer_t alert_timer;       /* ages the alert windows once a second  */
     int stopping;
 };
 
@@ -75,6 +82,33 @@ static void http_metrics(void *ud, struct clew_buf *out)
 {
     struct clew_server *s = ud;
     clew_metrics_write(out, s->inputs, &s->http_stats, s->pipe, s->store);
+    if (s->alerts != NULL) {
+        clew_alerts_write_metrics(s->alerts, out);
+        clew_actions_write_metrics(s->actions, out);
+    }
+    struct clew_tail_stats ts;
+    clew_tail_get_stats(s->tail, &ts);
+    char text[512];
+    int n = snprintf(text, sizeof(text),
+                     "# HELP clew_tail_subscribers Clients following GET /api/v1/tail.\n"
+                     "# TYPE clew_tail_subscribers gauge\n"
+                     "clew_tail_subscribers %llu\n"
+                     "# HELP clew_tail_records_total Records copied to tail clients.\n"
+                     "# TYPE clew_tail_records_total counter\n"
+                     "clew_tail_records_total %llu\n"
+                     "# HELP clew_tail_dropped_total Records slow tail clients lost.\n"
+                     "# TYPE clew_tail_dropped_total counter\n"
+                     "clew_tail_dropped_total %llu\n",
+                     (unsigned long long)ts.subscribers, (unsigned long long)ts.delivered,
+                     (unsigned long long)ts.dropped);
+    clew_buf_append(out, text, (size_t)n);
+}
+
+/* Every record pushed, after correlation, on the loop thread: to the tails. */
+static void on_tap(void *ud, const struct clew_record *r)
+{
+    struct clew_server *s = ud;
+    clew_tail_feed(s->tail, r);
 }
 
 /* POST /gelf, on an HTTP thread: decode here, hand over to the loop. */
@@ -107,6 +141,83 @@ static void on_inbox_record(void *ud, const struct clew_record *r)
     }
 }
 
+/* ---- alert rules (collector/alerts.h): evaluated at the pipeline's tap */
+
+static void on_alert_tap(void *ud, const struct clew_record *r)
+{
+    clew_alerts_eval(((struct clew_server *)ud)->alerts, r);
+}
+
+static void on_alert_tick(uv_timer_t *t)
+{
+    clew_alerts_tick(((struct clew_server *)t->data)->alerts);
+}
+
+static void on_alert_event(void *ud, const struct clew_alert_event *ev)
+{
+    struct clew_server *s = ud;
+    clew_log(CLEW_LOG_INFO, "alerts", "%.*s", (int)ev->line.len, ev->line.ptr);
+    clew_actions_submit(s->actions, ev);
+}
+
+/* The log action: the alert record joins the pipeline through the inbox
+ * (never from inside the tap that made it). */
+static int alert_log(void *ud, const struct clew_record *r)
+{
+    struct clew_server *s = ud;
+    return s->inbox != NULL ? clew_inbox_put(s->inbox, r, 1) : CLEW_ECLOSED;
+}
+
+static int start_alerts(struct clew_server *s, char err[CLEW_ERR_LEN])
+{
+    struct clew_rules *rs;
+    int rc = clew_rules_load(s->cfg->rules, &rs, err);
+    if (rc < 0) {
+        return rc;
+    }
+    struct clew_actions_opts ao = { 0, 0, alert_log, s };
+    struct clew_alerts_opts o = { on_alert_event, s, NULL, NULL, 0 };
+    if ((rc = clew_actions_new(&ao, &s->actions, err)) < 0) {
+        clew_rules_free(rs);
+        return rc;
+    }
+    if ((rc = clew_alerts_new(&o, &s->alerts)) < 0 ||
+        (rc = clew_alerts_set_rules(s->alerts, rs, NULL)) < 0) {
+        clew_rules_free(rs); /* still ours: set_rules takes it only on success */
+        snprintf(err, CLEW_ERR_LEN, "alert rules: %s", clew_strerror(rc));
+        return rc;
+    }
+    if ((rc = clew_pipeline_add_tap(s->pipe, on_alert_tap, s)) < 0) {
+        snprintf(err, CLEW_ERR_LEN, "alert rules: %s", clew_strerror(rc));
+        return rc;
+    }
+    if ((rc = uv_timer_init(&s->loop, &s->alert_timer)) == 0) {
+        s->alert_timer.data = s;
+        rc = uv_timer_start(&s->alert_timer, on_alert_tick, 1000, 1000);
+    }
+    clew_log(CLEW_LOG_INFO, "alerts", "%zu rules loaded from %s", rs->n, s->cfg->rules);
+    return rc;
+}
+
+/* SIGHUP: the new rules replace the old unless the file is bad. */
+static void reload_alerts(struct clew_server *s)
+{
+    struct clew_rules *rs;
+    char err[CLEW_ERR_LEN];
+    size_t kept = 0;
+    int rc = clew_rules_load(s->cfg->rules, &rs, err);
+    if (rc == 0 && (rc = clew_alerts_set_rules(s->alerts, rs, &kept)) < 0) {
+        clew_rules_free(rs);
+        snprintf(err, sizeof(err), "%s", clew_strerror(rc));
+    }
+    if (rc < 0) {
+        clew_log(CLEW_LOG_ERROR, "alerts", "SIGHUP: keeping the old rules: %s", err);
+        return;
+    }
+    clew_log(CLEW_LOG_INFO, "alerts", "SIGHUP: %zu rules loaded from %s (%zu kept their state)",
+             rs->n, s->cfg->rules, kept);
+}
+
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     struct clew_server *s = h->data;
@@ -121,6 +232,11 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    if (s->alerts != NULL) {
+        uv_close((uv_handle_t *)&s->alert_timer, NULL);
+    }
+    clew_tail_close(s->tail); /* the tail clients' threads end their streams */
+    clew_tail_wait_idle(s->tail, CLEW_NS_PER_SEC / 2);
     clew_http_stop(s->http); /* joins the HTTP threads: nothing reads s-> now */
     s->http = NULL;
     clew_inbox_close(s->inbox);
@@ -139,6 +255,9 @@ static void on_hup(uv_signal_t *h, int signum)
     int rc = clew_log_open(s->cfg->log_file[0] ? s->cfg->log_file : NULL);
     clew_log(rc < 0 ? CLEW_LOG_ERROR : CLEW_LOG_INFO, "clewd", "SIGHUP: log reopened%s%s",
              rc < 0 ? ": " : "", rc < 0 ? clew_strerror(rc) : "");
+    if (s->alerts != NULL) {
+        reload_alerts(s);
+    }
 }
 
 static int store_config(const struct clew_config *cfg, struct clew_store_config *sc,
@@ -236,6 +355,10 @@ int clew_server_new(const struct clew_config *cfg, struct clew_server **out, cha
     clew_pipeline_set_callbacks(pipe, on_durable, on_pressure, s);
     clew_pipeline_set_correlator(pipe, s->corr);
     __atomic_store_n(&s->pipe, pipe, __ATOMIC_RELEASE);
+    if ((rc = clew_tail_new(&s->tail)) < 0 || (rc = clew_pipeline_add_tap(pipe, on_tap, s)) < 0) {
+        snprintf(err, CLEW_ERR_LEN, "tail: %s", clew_strerror(rc));
+        goto fail;
+    }
     s->env = (struct clew_input_env){ &s->loop, pipe, cfg };
     if ((rc = clew_inputs_start(&s->env, &s->inputs, err)) < 0) {
         goto fail;
@@ -244,8 +367,16 @@ int clew_server_new(const struct clew_config *cfg, struct clew_server **out, cha
         snprintf(err, CLEW_ERR_LEN, "inbox: %s", clew_strerror(rc));
         goto fail;
     }
+    if (cfg->rules[0] != '\0' && (rc = start_alerts(s, err)) < 0) {
+        goto fail;
+    }
     if (strcmp(cfg->http, "off") != 0) {
-        struct clew_http_env he = { http_metrics, http_gelf, s, cfg->max_message * 4 + 1024 };
+        struct clew_http_env he = { .metrics = http_metrics,
+                                    .gelf = http_gelf,
+                                    .ud = s,
+                                    .max_body = cfg->max_message * 4 + 1024,
+                                    .data_dir = cfg->data,
+                                    .tail = s->tail };
         if ((rc = clew_http_start(&he, cfg->http, cfg->http_token, &s->http, err)) < 0) {
             goto fail;
         }
@@ -290,6 +421,9 @@ void clew_server_free(struct clew_server *s)
     if (s == NULL) {
         return;
     }
+    if (s->tail != NULL) {
+        clew_tail_close(s->tail);
+    }
     clew_http_stop(s->http);
     clew_inbox_close(s->inbox);
     clew_inputs_stop(s->inputs);
@@ -302,11 +436,14 @@ void clew_server_free(struct clew_server *s)
         uv_run(&s->loop, UV_RUN_NOWAIT); /* let the inputs and pipeline close */
     }
     clew_correlator_free(s->corr);
+    clew_tail_free(s->tail);
     clew_store_close(s->store);
     if (s->loop_inited) {
         uv_walk(&s->loop, close_any, NULL);
         uv_run(&s->loop, UV_RUN_DEFAULT);
         uv_loop_close(&s->loop);
     }
+    clew_alerts_free(s->alerts);
+    clew_actions_free(s->actions); /* joins the worker: a webhook in flight ends first */
     clew_free(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "query/cli.h"
+#include "query/cmd_alerts.h"
 #include "query/trace.h"
 
 static const struct {
@@ -15,6 +16,9 @@ static const struct {
     { "grep", clew_cmd_grep, "find records whose message matches a pattern" },
     { "trace", clew_cmd_trace, "a request's records and span tree (waterfall)" },
     { "stats", clew_cmd_stats, "partitions, segments, records and compression of a store" },
+    { "tail", clew_cmd_tail, "follow a running collector: new records as they arrive" },
+    { "alerts", clew_cmd_alerts, "recent alerts the alert rules stored" },
+    { "rules", clew_cmd_rules, "check an alert rules file (rules check FILE)" },
 };
 
 static void usage(FILE *out)

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clew/error.h"
+
 /* Exit codes, as grep(1): 0 found, 1 nothing found, 2 error. */
 enum { CLEW_EXIT_MATCH = 0, CLEW_EXIT_NOMATCH = 1, CLEW_EXIT_ERROR = 2 };
 
@@ -52,6 +54,13 @@ const char *clew_cli_bytes(uint64_t n, char *buf, size_t len);
 
 /* Subcommands: argv[0] is the subcommand's name. They return an exit code. */
 int clew_cmd_stats(int argc, char **argv);
+
+struct clew_buf;
+/* The `clew stats --json` object of data_dir and a newline, appended to
+ * out (cmd_stats.c; clewd's GET /api/v1/stats). Damaged segments are
+ * counted, not printed. Returns 0, or a negative error with err set. */
+int clew_stats_json(const char *data_dir, struct clew_buf *out, char err[CLEW_ERR_LEN]);
 int clew_cmd_grep(int argc, char **argv);
+int clew_cmd_tail(int argc, char **argv); /* cmd_tail.c: follows a running clewd */
 
 #endif

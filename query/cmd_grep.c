@@ -1,115 +1,153 @@
 /* SPDX-License-Identifier: MIT
- * clew grep: records whose message matches a pattern (PCRE2 with JIT), with
- * grep's flags and exit codes, over a data directory. */
-#define PCRE2_CODE_UNIT_WIDTH 8
+ * clew grep: records whose message matches a pattern, with grep's flags and
+ * exit codes, over a data directory, through the query engine
+ * (query/engine.h): parallel, pruned, merged in time order. Matches are
+ * highlighted on a terminal (--color), and a long query on a terminal
+ * shows a progress line on stderr. Main thread only. */
 #include <errno.h>
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/arena.h"
 #include "common/buf.h"
 #include "common/json_out.h"
 #include "common/seg_format.h"
 #include "common/timeutil.h"
 #include "query/cli.h"
-#include "query/reader.h"
+#include "query/engine.h"
+#include "query/http_client.h"
+#include "query/matcher.h"
+
+#define SGR_MATCH         "\033[01;31m\033[K"
+#define SGR_TS            "\033[32m"
+#define SGR_SERVICE       "\033[35m"
+#define SGR_END           "\033[m\033[K"
+#define PROGRESS_AFTER_NS (1000LL * 1000 * 1000)
 
 struct grep {
-    pcre2_code *re;
-    pcre2_match_data *md;
-    int invert, count_only, json, color;
-    int level_max;
-    long max_count;
-    long matched;
+    int json, color, count_only;
+    struct clew_matcher *hl; /* for highlighting; NULL without colour */
+    struct clew_match_ctx *hl_ctx;
+    int progress_tty, progress_shown;
+    int64_t started;
     struct clew_buf out;
 };
 
-static int emit(struct grep *g, const struct clew_record *r)
+static int put(struct clew_buf *b, const char *s, size_t n)
 {
+    return clew_buf_append(b, s, n);
+}
+
+static int put_str(struct clew_buf *b, const char *s)
+{
+    return clew_buf_append(b, s, strlen(s));
+}
+
+/* The message with its matches wrapped in SGR_MATCH .. SGR_END. */
+static int put_highlighted(struct grep *g, struct clew_buf *b, struct clew_str m)
+{
+    char err[CLEW_ERR_LEN];
+    size_t pos = 0, so, eo;
+    int rc = 0;
+    while (rc == 0 && pos <= m.len &&
+           clew_match_span(g->hl_ctx, m.ptr, m.len, pos, &so, &eo, err) == 1) {
+        if (eo == so) { /* an empty match: nothing to show, step over a byte */
+            rc = so < m.len ? put(b, m.ptr + pos, so + 1 - pos) : put(b, m.ptr + pos, so - pos);
+            pos = so + 1;
+            continue;
+        }
+        rc = put(b, m.ptr + pos, so - pos);
+        rc = rc ? rc : put_str(b, SGR_MATCH);
+        rc = rc ? rc : put(b, m.ptr + so, eo - so);
+        rc = rc ? rc : put_str(b, SGR_END);
+        pos = eo;
+    }
+    return rc == 0 && pos < m.len ? put(b, m.ptr + pos, m.len - pos) : rc;
+}
+
+static int put_label(struct grep *g, struct clew_buf *b, struct clew_str s, const char *sgr)
+{
+    int rc = put_str(b, " ");
+    if (rc == 0 && g->color && sgr != NULL) {
+        rc = put_str(b, sgr);
+    }
+    rc = rc ? rc : put(b, s.len ? s.ptr : "-", s.len ? s.len : 1);
+    if (rc == 0 && g->color && sgr != NULL) {
+        rc = put_str(b, SGR_END);
+    }
+    return rc;
+}
+
+/* time service host level message [trace=ID] */
+static int format_text(struct grep *g, struct clew_buf *b, const struct clew_record *r)
+{
+    char ts[40];
+    int n = clew_time_format(r->ts, 6, ts, sizeof(ts));
+    int rc = g->color ? put_str(b, SGR_TS) : 0;
+    rc = rc ? rc : put(b, ts, (size_t)n);
+    rc = rc || !g->color ? rc : put_str(b, SGR_END);
+    rc = rc ? rc : put_label(g, b, r->labels[CLEW_LABEL_SERVICE], SGR_SERVICE);
+    rc = rc ? rc : put_label(g, b, r->labels[CLEW_LABEL_HOST], NULL);
+    const char *lv = clew_level_name(r->level);
+    rc = rc ? rc : put_label(g, b, (struct clew_str){ lv, strlen(lv) }, NULL);
+    rc = rc ? rc : put_str(b, " ");
+    if (rc == 0) {
+        rc = g->hl_ctx != NULL ? put_highlighted(g, b, r->message)
+                               : put(b, r->message.ptr, r->message.len);
+    }
+    if (rc == 0 && r->trace_id.len > 0) {
+        rc = put(b, " trace=", 7);
+        rc = rc ? rc : put(b, r->trace_id.ptr, r->trace_id.len);
+    }
+    return rc;
+}
+
+static void clear_progress(struct grep *g)
+{
+    if (g->progress_shown) {
+        fputs("\r\033[K", stderr);
+        g->progress_shown = 0;
+    }
+}
+
+static int emit(void *ud, const struct clew_record *r)
+{
+    struct grep *g = ud;
     struct clew_buf *b = &g->out;
     clew_buf_reset(b);
-    int rc;
-    if (g->json) {
-        rc = clew_json_put_record(b, r);
-    } else {
-        char ts[40];
-        int n = clew_time_format(r->ts, 6, ts, sizeof(ts));
-        rc = clew_buf_append(b, ts, (size_t)n);
-        const struct clew_str parts[] = { r->labels[CLEW_LABEL_SERVICE],
-                                          r->labels[CLEW_LABEL_HOST] };
-        for (size_t i = 0; rc == 0 && i < 2; i++) {
-            rc = clew_buf_put_u8(b, ' ');
-            rc = rc ? rc
-                    : clew_buf_append(b, parts[i].len ? parts[i].ptr : "-",
-                                      parts[i].len ? parts[i].len : 1);
-        }
-        const char *lv = clew_level_name(r->level);
-        rc = rc ? rc : clew_buf_put_u8(b, ' ');
-        rc = rc ? rc : clew_buf_append(b, lv, strlen(lv));
-        rc = rc ? rc : clew_buf_put_u8(b, ' ');
-        rc = rc ? rc : clew_buf_append(b, r->message.ptr, r->message.len);
-        if (rc == 0 && r->trace_id.len > 0) {
-            rc = clew_buf_append(b, " trace=", 7);
-            rc = rc ? rc : clew_buf_append(b, r->trace_id.ptr, r->trace_id.len);
-        }
-    }
+    int rc = g->json ? clew_json_put_record(b, r) : format_text(g, b, r);
     rc = rc ? rc : clew_buf_put_u8(b, '\n');
+    clear_progress(g);
     if (rc == 0 && fwrite(b->data, 1, b->len, stdout) != b->len) {
         rc = errno == EPIPE ? -EPIPE : -EIO; /* EPIPE: the reader left, as `| head` */
     }
     return rc;
 }
 
-static int on_record(void *ud, const struct clew_record *r)
-{
-    struct grep *g = ud;
-    if (g->level_max >= 0 && r->level > g->level_max) {
-        return 0;
-    }
-    int m = 1;
-    if (g->re != NULL) {
-        int rc = pcre2_match(g->re, (PCRE2_SPTR)r->message.ptr, r->message.len, 0, 0, g->md, NULL);
-        m = rc >= 0;
-    }
-    if (m == g->invert) {
-        return 0;
-    }
-    g->matched++;
-    if (!g->count_only) {
-        int rc = emit(g, r);
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    return (g->max_count >= 0 && g->matched >= g->max_count) ? 1 : 0;
-}
-
 static void on_damage(void *ud, const char *msg)
 {
-    (void)ud;
+    clear_progress(ud);
     fprintf(stderr, "clew grep: %s (skipped)\n", msg);
 }
 
-static int compile(struct grep *g, const char *pattern, int icase, int fixed)
+static void on_progress(void *ud, const struct clew_query_stats *st, double done)
 {
-    if (pattern[0] == '\0') {
-        return 0; /* matches every record, as in grep */
+    struct grep *g = ud;
+    if (!g->progress_tty || done >= 1.0) {
+        clear_progress(g);
+        return;
     }
-    int errcode;
-    PCRE2_SIZE off;
-    uint32_t flags = (icase ? PCRE2_CASELESS : 0) | (fixed ? PCRE2_LITERAL : 0);
-    g->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, flags, &errcode, &off, NULL);
-    if (g->re == NULL) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(errcode, msg, sizeof(msg));
-        fprintf(stderr, "clew grep: bad pattern at offset %zu: %s\n", (size_t)off, (char *)msg);
-        return -1;
+    if (clew_time_mono_ns() - g->started < PROGRESS_AFTER_NS) {
+        return;
     }
-    pcre2_jit_compile(g->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
-    g->md = pcre2_match_data_create_from_pattern(g->re, NULL);
-    return g->md ? 0 : -1;
+    char bytes[32];
+    fprintf(stderr, "\r\033[Kclew grep: %3.0f%% of the time range, %s of messages, %llu matches",
+            done * 100, clew_cli_bytes(st->raw_bytes_scanned, bytes, sizeof(bytes)),
+            (unsigned long long)st->matched);
+    g->progress_shown = 1;
+    fflush(stderr);
 }
 
 enum {
@@ -128,6 +166,10 @@ enum {
     OPT_DATA,
     OPT_SERVER,
     OPT_TRACE,
+    OPT_REVERSE,
+    OPT_COLOR,
+    OPT_TIMEOUT,
+    OPT_TOKEN,
     OPT_HELP
 };
 
@@ -139,17 +181,23 @@ static const struct clew_cli_opt grep_opts[] = {
     { "host", 0, 1, OPT_HOST },       { "container", 0, 1, OPT_CONTAINER },
     { "level", 0, 1, OPT_LEVEL },     { "json", 0, 0, OPT_JSON },
     { "data", 0, 1, OPT_DATA },       { "server", 0, 1, OPT_SERVER },
-    { "trace", 0, 1, OPT_TRACE },     { "help", 'h', 0, OPT_HELP },
+    { "trace", 0, 1, OPT_TRACE },     { "reverse", 0, 0, OPT_REVERSE },
+    { "color", 0, 1, OPT_COLOR },     { "colour", 0, 1, OPT_COLOR },
+    { "timeout", 0, 1, OPT_TIMEOUT }, { "token", 0, 1, OPT_TOKEN },
+    { "help", 'h', 0, OPT_HELP },
 };
 
 static void grep_usage(void)
 {
     printf("usage: clew grep [-i] [-v] [-c] [-F] [-m N] [--since T] [--until T]\n"
-           "                 [--service S] [--host H] [--container C] [--level L] [--json]\n"
-           "                 [--data DIR | --server URL] PATTERN\n"
+           "                 [--service S] [--host H] [--container C] [--level L]\n"
+           "                 [--trace ID] [--json] [--reverse] [--color=auto|always|never]\n"
+           "                 [--timeout D] [--data DIR | --server URL [--token T]] PATTERN\n"
+           "PATTERN: PCRE2 (a literal with -F); '' matches every record.\n"
            "T: 15m, 2h, 1d (back from now), now, or RFC 3339. L: a level name or 0-7;\n"
-           "records at that severity or worse match (error = 0-3).\n"
-           "Exit status: 0 a record matched, 1 none did, 2 error.\n");
+           "records at that severity or worse match (error = 0-3). D: 30s, 5m, ...\n"
+           "Output: oldest first (--reverse: newest first); the whole store unless\n"
+           "--since/--until. Exit status: 0 a record matched, 1 none did, 2 error.\n");
 }
 
 static void set_label(struct clew_filter *f, enum clew_label l, const char *v)
@@ -158,128 +206,352 @@ static void set_label(struct clew_filter *f, enum clew_label l, const char *v)
     f->label_mask |= 1u << l;
 }
 
-int clew_cmd_grep(int argc, char **argv)
+/* Everything the command line says. */
+struct grep_args {
+    struct clew_query_spec spec;
+    struct clew_cli_source src;
+    const char *pattern;
+    const char *color;
+    const char *token; /* --token: clewd's bearer token (else $CLEW_TOKEN) */
+};
+
+static int parse_value(struct grep_args *ga, int id, const char *v, int64_t now)
+{
+    struct clew_query_spec *s = &ga->spec;
+    char *end;
+    switch (id) {
+    case OPT_M:
+        s->max_count = strtoll(v, &end, 10);
+        if (*end != '\0' || end == v || s->max_count < 0) {
+            fprintf(stderr, "clew grep: -m: want a number, not '%s'\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_SINCE:
+    case OPT_UNTIL:
+        if (clew_cli_parse_time(v, now, id == OPT_SINCE ? &s->filter.since : &s->filter.until) <
+            0) {
+            fprintf(stderr, "clew grep: bad time '%s' (want 15m, 2h, 1d, now or RFC 3339)\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_LEVEL:
+        if ((s->level_max = clew_level_parse(v, strlen(v))) < 0) {
+            fprintf(stderr, "clew grep: bad level '%s'\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_TIMEOUT:
+        if (clew_duration_parse(v, &s->time_limit_ns) < 0 || s->time_limit_ns <= 0) {
+            fprintf(stderr, "clew grep: bad timeout '%s' (want 30s, 5m, ...)\n", v);
+            return -1;
+        }
+        return 0;
+    case OPT_COLOR:
+        if (strcmp(v, "auto") != 0 && strcmp(v, "always") != 0 && strcmp(v, "never") != 0) {
+            fprintf(stderr, "clew grep: --color: want auto, always or never, not '%s'\n", v);
+            return -1;
+        }
+        ga->color = v;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+static int parse_opt(struct grep_args *ga, int id, const char *v, int64_t now)
+{
+    struct clew_query_spec *s = &ga->spec;
+    switch (id) {
+    case 0:
+        if (ga->pattern != NULL) {
+            fprintf(stderr, "clew grep: one pattern only (got '%s' too)\n", v);
+            return -1;
+        }
+        ga->pattern = v;
+        return 0;
+    case OPT_I:
+        s->icase = 1;
+        return 0;
+    case OPT_V:
+        s->invert = 1;
+        return 0;
+    case OPT_C:
+        s->count_only = 1;
+        return 0;
+    case OPT_F:
+        s->fixed = 1;
+        return 0;
+    case OPT_REVERSE:
+        s->reverse = 1;
+        return 0;
+    case OPT_JSON:
+        s->filter.cols = CLEW_COL_ALL;
+        return 0;
+    case OPT_DATA:
+        ga->src.data = v;
+        return 0;
+    case OPT_SERVER:
+        ga->src.server = v;
+        return 0;
+    case OPT_TOKEN:
+        ga->token = v;
+        return 0;
+    case OPT_SERVICE:
+        set_label(&s->filter, CLEW_LABEL_SERVICE, v);
+        return 0;
+    case OPT_HOST:
+        set_label(&s->filter, CLEW_LABEL_HOST, v);
+        return 0;
+    case OPT_CONTAINER:
+        set_label(&s->filter, CLEW_LABEL_CONTAINER_NAME, v);
+        return 0;
+    case OPT_TRACE:
+        s->filter.trace_id = (struct clew_str){ v, strlen(v) };
+        return 0;
+    default:
+        return parse_value(ga, id, v, now);
+    }
+}
+
+/* Parses argv; returns 0 to run, 1 when --help was shown, -1 on error. */
+static int parse_args(struct grep_args *ga, int argc, char **argv, int *json)
 {
     struct clew_cli_args a = { argc, argv, 1, NULL, 0 };
-    struct clew_cli_source src = { NULL, NULL };
-    struct grep g = { .level_max = -1, .max_count = -1 };
-    struct clew_filter f;
-    clew_filter_init(&f);
-    const char *pattern = NULL, *v;
-    int icase = 0, fixed = 0, id;
     int64_t now = clew_time_now_ns();
+    const char *v;
+    int id;
+    *json = 0;
     while ((id = clew_cli_next(&a, grep_opts, sizeof(grep_opts) / sizeof(grep_opts[0]), "clew grep",
                                &v)) != -1) {
-        switch (id) {
-        case 0:
-            if (pattern != NULL) {
-                fprintf(stderr, "clew grep: one pattern only (got '%s' too)\n", v);
-                return CLEW_EXIT_ERROR;
-            }
-            pattern = v;
-            break;
-        case OPT_I:
-            icase = 1;
-            break;
-        case OPT_V:
-            g.invert = 1;
-            break;
-        case OPT_C:
-            g.count_only = 1;
-            break;
-        case OPT_F:
-            fixed = 1;
-            break;
-        case OPT_JSON:
-            g.json = 1;
-            break;
-        case OPT_DATA:
-            src.data = v;
-            break;
-        case OPT_SERVER:
-            src.server = v;
-            break;
-        case OPT_SERVICE:
-            set_label(&f, CLEW_LABEL_SERVICE, v);
-            break;
-        case OPT_HOST:
-            set_label(&f, CLEW_LABEL_HOST, v);
-            break;
-        case OPT_CONTAINER:
-            set_label(&f, CLEW_LABEL_CONTAINER_NAME, v);
-            break;
-        case OPT_TRACE:
-            f.trace_id = (struct clew_str){ v, strlen(v) };
-            break;
-        case OPT_M: {
-            char *end;
-            g.max_count = strtol(v, &end, 10);
-            if (*end != '\0' || g.max_count < 0) {
-                fprintf(stderr, "clew grep: -m: want a number, not '%s'\n", v);
-                return CLEW_EXIT_ERROR;
-            }
-            break;
-        }
-        case OPT_SINCE:
-        case OPT_UNTIL:
-            if (clew_cli_parse_time(v, now, id == OPT_SINCE ? &f.since : &f.until) < 0) {
-                fprintf(stderr, "clew grep: bad time '%s' (want 15m, 2h, 1d, now or RFC 3339)\n",
-                        v);
-                return CLEW_EXIT_ERROR;
-            }
-            break;
-        case OPT_LEVEL:
-            if ((g.level_max = clew_level_parse(v, strlen(v))) < 0) {
-                fprintf(stderr, "clew grep: bad level '%s'\n", v);
-                return CLEW_EXIT_ERROR;
-            }
-            break;
-        case OPT_HELP:
+        if (id == OPT_HELP) {
             grep_usage();
-            return 0;
-        default:
-            return CLEW_EXIT_ERROR;
+            return 1;
         }
+        if (id < 0 || parse_opt(ga, id, v, now) < 0) {
+            return -1;
+        }
+        *json |= id == OPT_JSON;
     }
-    if (pattern == NULL) {
+    if (ga->pattern == NULL) {
         fprintf(stderr, "clew grep: no pattern (use '' to match every record)\n");
-        return CLEW_EXIT_ERROR;
+        return -1;
     }
-    clew_cli_source_resolve(&src);
-    if (src.data == NULL) {
-        fprintf(stderr, "clew grep: --server is not supported yet; use --data DIR\n");
-        return CLEW_EXIT_ERROR;
+    return 0;
+}
+
+static int want_color(const char *mode)
+{
+    if (strcmp(mode, "always") == 0) {
+        return 1;
     }
-    if (access(src.data, R_OK) < 0) {
-        fprintf(stderr, "clew grep: %s: %s\n", src.data, strerror(errno));
-        return CLEW_EXIT_ERROR;
+    if (strcmp(mode, "never") == 0) {
+        return 0;
     }
-    if (compile(&g, pattern, icase, fixed) < 0) {
-        return CLEW_EXIT_ERROR;
+    const char *term = getenv("TERM");
+    return isatty(STDOUT_FILENO) && (term == NULL || strcmp(term, "dumb") != 0);
+}
+
+/* The highlighter: the pattern again, for its match positions. */
+static int setup_color(struct grep *g, const struct grep_args *ga)
+{
+    const struct clew_query_spec *s = &ga->spec;
+    if (!g->color || g->json || s->invert || s->count_only || ga->pattern[0] == '\0') {
+        return 0;
     }
-    clew_buf_init(&g.out);
-    f.cols =
-        g.json ? CLEW_COL_ALL
-               : (CLEW_COL_TS | CLEW_COL_LABELS | CLEW_COL_META | CLEW_COL_MESSAGE | CLEW_COL_IDS);
-    if (g.max_count == 0) {
-        f.since = 1, f.until = 0; /* -m 0 reads nothing, as grep */
+    char err[CLEW_ERR_LEN];
+    struct clew_matcher_opts mo = { ga->pattern, s->icase, s->fixed, s->match_limit };
+    if (clew_matcher_new(&mo, &g->hl, err) < 0 || clew_match_ctx_new(g->hl, &g->hl_ctx) < 0) {
+        return -1; /* the engine compiled it already: out of memory */
     }
-    int rc = clew_reader_scan(src.data, &f, on_record, on_damage, &g, NULL);
-    if (g.count_only) {
-        printf("%ld\n", g.matched);
+    return 0;
+}
+
+static int finish(struct grep *g, const struct grep_args *ga, int rc,
+                  const struct clew_query_stats *st, const char *err)
+{
+    clear_progress(g);
+    if (ga->spec.count_only && rc != -EPIPE) {
+        printf("%llu\n", (unsigned long long)st->matched);
     }
     if (fflush(stdout) != 0 && rc == 0) {
         rc = errno == EPIPE ? -EPIPE : -EIO;
     }
-    clew_buf_close(&g.out);
-    pcre2_match_data_free(g.md);
-    pcre2_code_free(g.re);
     if (rc == -EPIPE) {
         return CLEW_EXIT_MATCH; /* like grep under `| head`: quiet, found */
     }
     if (rc < 0) {
-        fprintf(stderr, "clew grep: %s\n", strerror(-rc));
+        fprintf(stderr, "clew grep: %s\n", err[0] ? err : strerror(-rc));
         return CLEW_EXIT_ERROR;
     }
-    return g.matched > 0 ? CLEW_EXIT_MATCH : CLEW_EXIT_NOMATCH;
+    return st->matched > 0 ? CLEW_EXIT_MATCH : CLEW_EXIT_NOMATCH;
+}
+
+/* ---- --server URL: the same query through clewd's GET /api/v1/query; the
+ * records come back as JSON lines (with raw=1, invalid UTF-8 restored) and
+ * are printed here as in --data mode; the last line says how many matched. */
+
+struct remote {
+    struct grep *g;
+    struct clew_arena arena;
+    int done;
+    uint64_t matched;
+    char err[CLEW_ERR_LEN];
+};
+
+static int remote_value(void *ud, const char *text, size_t len)
+{
+    struct remote *rm = ud;
+    struct clew_http_line l;
+    clew_arena_reset(&rm->arena);
+    if (clew_http_line_decode(text, len, &rm->arena, &l) < 0) {
+        snprintf(rm->err, sizeof(rm->err), "unexpected answer from clewd: %.80s", text);
+        return CLEW_EFORMAT;
+    }
+    switch (l.type) {
+    case CLEW_HTTP_LINE_RECORD:
+        return emit(rm->g, &l.rec);
+    case CLEW_HTTP_LINE_WARNING:
+        on_damage(rm->g, l.msg);
+        return 0;
+    case CLEW_HTTP_LINE_DONE:
+        rm->done = 1;
+        rm->matched = l.n;
+        return 0;
+    case CLEW_HTTP_LINE_ERROR:
+        snprintf(rm->err, sizeof(rm->err), "%s", l.msg);
+        return CLEW_EBADARG;
+    default:
+        return 0;
+    }
+}
+
+static int remote_num(struct clew_buf *url, const char *key, long long n)
+{
+    char v[32];
+    snprintf(v, sizeof(v), "%lld", n);
+    return clew_http_url_add(url, key, v);
+}
+
+static int remote_time(struct clew_buf *url, const char *key, int64_t t, int64_t none)
+{
+    char v[40];
+    return t == none || clew_time_format(t, 9, v, sizeof(v)) < 0 ? 0
+                                                                 : clew_http_url_add(url, key, v);
+}
+
+/* /api/v1/query with the query string of ga. */
+static int remote_url(const struct grep_args *ga, struct clew_buf *url)
+{
+    const struct clew_query_spec *s = &ga->spec;
+    const struct clew_filter *f = &s->filter;
+    static const char *const label_keys[CLEW_LABEL_COUNT] = { [CLEW_LABEL_HOST] = "host",
+                                                              [CLEW_LABEL_SERVICE] = "service",
+                                                              [CLEW_LABEL_CONTAINER_NAME] =
+                                                                  "container" };
+    int rc = clew_buf_append(url, "/api/v1/query", 13);
+    rc = rc ? rc : clew_http_url_add(url, "q", ga->pattern);
+    rc = rc ? rc : clew_http_url_add(url, "raw", "1");
+    const int flags[] = { s->icase, s->invert, s->fixed, s->reverse, s->count_only };
+    const char *const flag_keys[] = { "i", "v", "F", "reverse", "count" };
+    for (size_t i = 0; i < 5; i++) {
+        rc = rc || !flags[i] ? rc : clew_http_url_add(url, flag_keys[i], "1");
+    }
+    rc = rc || s->max_count < 0 ? rc : remote_num(url, "m", s->max_count);
+    rc = rc || s->level_max < 0 ? rc : remote_num(url, "level", s->level_max);
+    rc = rc ? rc : remote_time(url, "since", f->since, INT64_MIN);
+    rc = rc ? rc : remote_time(url, "until", f->until, INT64_MAX);
+    for (int i = 0; i < CLEW_LABEL_COUNT; i++) {
+        if (rc == 0 && (f->label_mask & (1u << i)) && label_keys[i] != NULL) {
+            rc = clew_http_url_add(url, label_keys[i], f->labels[i].ptr); /* from argv */
+        }
+    }
+    rc = rc || f->trace_id.len == 0 ? rc : clew_http_url_add(url, "trace", f->trace_id.ptr);
+    if (rc == 0 && s->time_limit_ns > 0) {
+        char v[32];
+        snprintf(v, sizeof(v), "%lldns", (long long)s->time_limit_ns);
+        rc = clew_http_url_add(url, "timeout", v);
+    }
+    return rc;
+}
+
+static int grep_remote(struct grep_args *ga, struct grep *g)
+{
+    struct remote rm = { .g = g };
+    struct clew_buf url;
+    clew_buf_init(&url);
+    clew_buf_init(&g->out);
+    clew_arena_init(&rm.arena, 16384);
+    g->color = want_color(ga->color);
+    if (setup_color(g, ga) < 0) {
+        g->color = 0; /* a bad pattern: clewd says what is wrong with it */
+    }
+    int rc = remote_url(ga, &url);
+    if (rc == 0) {
+        struct clew_http_req req = { ga->src.server, (const char *)url.data, ga->token };
+        rc = clew_http_get_stream(&req, remote_value, &rm, rm.err);
+    } else {
+        snprintf(rm.err, sizeof(rm.err), "out of memory");
+    }
+    if (rc == 0 && !rm.done) {
+        snprintf(rm.err, sizeof(rm.err), "clewd at %s: the answer ended early", ga->src.server);
+        rc = -EPROTO;
+    }
+    struct clew_query_stats st;
+    memset(&st, 0, sizeof(st));
+    st.matched = rm.matched;
+    int code = finish(g, ga, rc, &st, rm.err);
+    clew_arena_close(&rm.arena);
+    clew_buf_close(&url);
+    clew_buf_close(&g->out);
+    clew_match_ctx_free(g->hl_ctx);
+    clew_matcher_free(g->hl);
+    return code;
+}
+
+int clew_cmd_grep(int argc, char **argv)
+{
+    struct grep_args ga = { .src = { NULL, NULL }, .color = "auto" };
+    clew_query_spec_init(&ga.spec);
+    ga.spec.filter.cols =
+        CLEW_COL_TS | CLEW_COL_LABELS | CLEW_COL_META | CLEW_COL_MESSAGE | CLEW_COL_IDS;
+    struct grep g = { 0 };
+    int prc = parse_args(&ga, argc, argv, &g.json);
+    if (prc != 0) {
+        return prc > 0 ? 0 : CLEW_EXIT_ERROR;
+    }
+    clew_cli_source_resolve(&ga.src);
+    if (ga.src.data == NULL) {
+        return grep_remote(&ga, &g);
+    }
+    if (access(ga.src.data, R_OK) < 0) {
+        fprintf(stderr, "clew grep: %s: %s\n", ga.src.data, strerror(errno));
+        return CLEW_EXIT_ERROR;
+    }
+    char err[CLEW_ERR_LEN];
+    struct clew_query *q;
+    ga.spec.pattern = ga.pattern;
+    ga.spec.progress = on_progress;
+    if (clew_query_new(&ga.spec, &q, err) < 0) {
+        fprintf(stderr, "clew grep: %s\n", err);
+        return CLEW_EXIT_ERROR;
+    }
+    g.color = want_color(ga.color);
+    g.progress_tty = isatty(STDERR_FILENO);
+    g.started = clew_time_mono_ns();
+    clew_buf_init(&g.out);
+    struct clew_query_stats st;
+    memset(&st, 0, sizeof(st));
+    int rc = setup_color(&g, &ga) < 0 ? -ENOMEM : 0;
+    if (rc == 0) {
+        rc = clew_query_run(q, ga.src.data, emit, on_damage, &g, &st, err);
+    } else {
+        snprintf(err, sizeof(err), "out of memory");
+    }
+    int code = finish(&g, &ga, rc, &st, err);
+    clew_buf_close(&g.out);
+    clew_match_ctx_free(g.hl_ctx);
+    clew_matcher_free(g.hl);
+    clew_query_free(q);
+    return code;
 }

@@ -8,18 +8,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <stddef.h>
+
 #include "common/alloc.h"
 #include "common/datadir.h"
+#include "common/json_scan.h"
 #include "common/rec_codec.h"
 #include "common/timeutil.h"
 #include "common/wal_read.h"
 #include "query/cli.h"
+#include "query/http_client.h"
 #include "query/seg_reader.h"
 
 struct stats {
     uint64_t partitions, segments, damaged, seg_records, seg_raw, seg_bytes;
     uint64_t wal_files, wal_records, wal_raw, wal_bytes;
     int64_t first_ts, last_ts;
+    int quiet; /* damaged segments are only counted (clewd's /api/v1/stats) */
 };
 
 static void see_ts(struct stats *st, int64_t lo, int64_t hi)
@@ -44,7 +49,9 @@ static int add_segments(const char *data, struct stats *st)
             char err[CLEW_ERR_LEN];
             struct clew_seg *seg;
             if (clew_seg_open(segs[i].path, &seg, err) < 0) {
-                fprintf(stderr, "clew stats: %s (skipped)\n", err);
+                if (!st->quiet) {
+                    fprintf(stderr, "clew stats: %s (skipped)\n", err);
+                }
                 st->damaged++;
                 continue;
             }
@@ -123,33 +130,153 @@ static void print_text(const char *data, const struct stats *st)
     }
 }
 
-static void print_json(const struct stats *st)
+/* The `clew stats --json` object, without a newline. */
+static int render_json(const struct stats *st, struct clew_buf *b)
 {
     uint64_t raw = st->seg_raw + st->wal_raw, stored = st->seg_bytes + st->wal_bytes;
-    printf("{\"partitions\":%" PRIu64 ",\"segments\":%" PRIu64 ",\"damaged_segments\":%" PRIu64
-           ",\"records\":%" PRIu64 ",\"segment_records\":%" PRIu64 ",\"wal_records\":%" PRIu64
-           ",\"wal_files\":%" PRIu64 ",\"raw_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64
-           ",\"segment_bytes\":%" PRIu64 ",\"wal_bytes\":%" PRIu64 ",\"ratio\":%.4f}\n",
-           st->partitions, st->segments, st->damaged, st->seg_records + st->wal_records,
-           st->seg_records, st->wal_records, st->wal_files, raw, stored, st->seg_bytes,
-           st->wal_bytes, stored ? (double)raw / (double)stored : 0.0);
+    char num[512], t[2][48] = { "null", "null" };
+    for (int i = 0; i < 2 && st->first_ts <= st->last_ts; i++) {
+        t[i][0] = '"';
+        int n = clew_time_format(i ? st->last_ts : st->first_ts, 9, t[i] + 1, sizeof(t[i]) - 2);
+        t[i][n + 1] = '"';
+        t[i][n + 2] = '\0';
+    }
+    int n = snprintf(
+        num, sizeof(num),
+        "{\"partitions\":%" PRIu64 ",\"segments\":%" PRIu64 ",\"damaged_segments\":%" PRIu64
+        ",\"records\":%" PRIu64 ",\"segment_records\":%" PRIu64 ",\"wal_records\":%" PRIu64
+        ",\"wal_files\":%" PRIu64 ",\"raw_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64
+        ",\"segment_bytes\":%" PRIu64 ",\"wal_bytes\":%" PRIu64 ",\"segment_raw_bytes\":%" PRIu64
+        ",\"ratio\":%.4f,\"first_ts\":%s,\"last_ts\":%s}",
+        st->partitions, st->segments, st->damaged, st->seg_records + st->wal_records,
+        st->seg_records, st->wal_records, st->wal_files, raw, stored, st->seg_bytes, st->wal_bytes,
+        st->seg_raw, stored ? (double)raw / (double)stored : 0.0, t[0], t[1]);
+    return clew_buf_append(b, num, (size_t)n);
 }
 
-enum { OPT_DATA = 1, OPT_SERVER, OPT_JSON, OPT_HELP };
+/* Reads the footers and the WAL of data into st. Returns 0 or -1 with err set. */
+static int collect(const char *data, struct stats *st, char err[CLEW_ERR_LEN])
+{
+    struct stat sb;
+    if (stat(data, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(err, CLEW_ERR_LEN, "%s: not a data directory", data);
+        return -1;
+    }
+    int rc = add_segments(data, st);
+    if (rc == 0) {
+        rc = add_wal(data, st);
+    }
+    if (rc < 0) {
+        snprintf(err, CLEW_ERR_LEN, "%s: %s", data, strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+int clew_stats_json(const char *data, struct clew_buf *out, char err[CLEW_ERR_LEN])
+{
+    struct stats st = { .first_ts = INT64_MAX, .last_ts = INT64_MIN, .quiet = 1 };
+    if (collect(data, &st, err) < 0) {
+        return CLEW_EBADARG;
+    }
+    int rc = render_json(&st, out);
+    rc = rc ? rc : clew_buf_put_u8(out, '\n');
+    if (rc < 0) {
+        snprintf(err, CLEW_ERR_LEN, "out of memory");
+    }
+    return rc;
+}
+
+/* ---- --server: GET /api/v1/stats, the text rendered here from the object */
+
+static int stats_member(struct stats *st, const struct clew_json_val *k,
+                        const struct clew_json_val *v)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } u64s[] = {
+        { "partitions", offsetof(struct stats, partitions) },
+        { "segments", offsetof(struct stats, segments) },
+        { "damaged_segments", offsetof(struct stats, damaged) },
+        { "segment_records", offsetof(struct stats, seg_records) },
+        { "wal_records", offsetof(struct stats, wal_records) },
+        { "wal_files", offsetof(struct stats, wal_files) },
+        { "segment_bytes", offsetof(struct stats, seg_bytes) },
+        { "wal_bytes", offsetof(struct stats, wal_bytes) },
+        { "segment_raw_bytes", offsetof(struct stats, seg_raw) },
+        { "raw_bytes", offsetof(struct stats, wal_raw) }, /* minus seg_raw, below */
+    };
+    size_t klen = k->len - 2;
+    int64_t n;
+    for (size_t i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++) {
+        if (strlen(u64s[i].key) == klen && memcmp(k->ptr + 1, u64s[i].key, klen) == 0) {
+            if (clew_json_num_i64(v, &n) < 0 || n < 0) {
+                return -1;
+            }
+            *(uint64_t *)(void *)((char *)st + u64s[i].off) = (uint64_t)n;
+        }
+    }
+    int first = klen == 8 && memcmp(k->ptr + 1, "first_ts", 8) == 0;
+    if ((first || (klen == 7 && memcmp(k->ptr + 1, "last_ts", 7) == 0)) &&
+        v->kind == CLEW_JSON_STRING) {
+        return clew_time_parse_rfc3339(v->ptr + 1, v->len - 2,
+                                       first ? &st->first_ts : &st->last_ts);
+    }
+    return 0;
+}
+
+static int parse_stats(const struct clew_buf *b, struct stats *st)
+{
+    struct clew_json_scan sc;
+    struct clew_json_val k, v;
+    clew_json_scan_init(&sc, b->data, b->len, 0, 0);
+    int rc = clew_json_scan_enter(&sc) == CLEW_JSON_OBJECT ? 1 : -1;
+    while (rc == 1 && (rc = clew_json_scan_member(&sc, &k, &v)) == 1) {
+        rc = stats_member(st, &k, &v) < 0 ? -1 : 1;
+    }
+    st->wal_raw -= st->wal_raw >= st->seg_raw ? st->seg_raw : st->wal_raw;
+    return rc;
+}
+
+static int stats_remote(const char *server, const char *token, int json)
+{
+    struct clew_http_req req = { server, "/api/v1/stats", token };
+    struct clew_buf b;
+    char err[CLEW_ERR_LEN];
+    clew_buf_init(&b);
+    int rc = clew_http_get(&req, &b, NULL, err);
+    struct stats st = { .first_ts = INT64_MAX, .last_ts = INT64_MIN };
+    if (rc == 0 && !json && parse_stats(&b, &st) < 0) {
+        snprintf(err, sizeof(err), "clewd at %s: unexpected /api/v1/stats answer", server);
+        rc = CLEW_EFORMAT;
+    }
+    if (rc == 0 && json) {
+        fwrite(b.data, 1, b.len, stdout);
+    } else if (rc == 0) {
+        print_text(server, &st);
+    }
+    clew_buf_close(&b);
+    if (rc < 0) {
+        fprintf(stderr, "clew stats: %s\n", err);
+        return CLEW_EXIT_ERROR;
+    }
+    return 0;
+}
+
+enum { OPT_DATA = 1, OPT_SERVER, OPT_JSON, OPT_TOKEN, OPT_HELP };
 
 int clew_cmd_stats(int argc, char **argv)
 {
     static const struct clew_cli_opt opts[] = {
-        { "data", 0, 1, OPT_DATA },
-        { "server", 0, 1, OPT_SERVER },
-        { "json", 0, 0, OPT_JSON },
-        { "help", 'h', 0, OPT_HELP },
+        { "data", 0, 1, OPT_DATA },   { "server", 0, 1, OPT_SERVER }, { "json", 0, 0, OPT_JSON },
+        { "token", 0, 1, OPT_TOKEN }, { "help", 'h', 0, OPT_HELP },
     };
     struct clew_cli_args a = { argc, argv, 1, NULL, 0 };
     struct clew_cli_source src = { NULL, NULL };
     int json = 0, id;
-    const char *v;
-    while ((id = clew_cli_next(&a, opts, 4, "clew stats", &v)) != -1) {
+    const char *v, *token = NULL;
+    while ((id = clew_cli_next(&a, opts, sizeof(opts) / sizeof(opts[0]), "clew stats", &v)) != -1) {
         switch (id) {
         case OPT_DATA:
             src.data = v;
@@ -160,8 +287,11 @@ int clew_cmd_stats(int argc, char **argv)
         case OPT_JSON:
             json = 1;
             break;
+        case OPT_TOKEN:
+            token = v;
+            break;
         case OPT_HELP:
-            printf("usage: clew stats [--json] [--data DIR | --server URL]\n");
+            printf("usage: clew stats [--json] [--data DIR | --server URL [--token T]]\n");
             return 0;
         default:
             if (id == 0) {
@@ -172,25 +302,22 @@ int clew_cmd_stats(int argc, char **argv)
     }
     clew_cli_source_resolve(&src);
     if (src.data == NULL) {
-        fprintf(stderr, "clew stats: --server is not supported yet; use --data DIR\n");
-        return CLEW_EXIT_ERROR;
+        return stats_remote(src.server, token, json);
     }
-    struct stat sb;
-    if (stat(src.data, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-        fprintf(stderr, "clew stats: %s: not a data directory\n", src.data);
-        return CLEW_EXIT_ERROR;
-    }
+    char err[CLEW_ERR_LEN];
     struct stats st = { .first_ts = INT64_MAX, .last_ts = INT64_MIN };
-    int rc = add_segments(src.data, &st);
-    if (rc == 0) {
-        rc = add_wal(src.data, &st);
-    }
-    if (rc < 0) {
-        fprintf(stderr, "clew stats: %s: %s\n", src.data, strerror(-rc));
+    if (collect(src.data, &st, err) < 0) {
+        fprintf(stderr, "clew stats: %s\n", err);
         return CLEW_EXIT_ERROR;
     }
     if (json) {
-        print_json(&st);
+        struct clew_buf b;
+        clew_buf_init(&b);
+        int rc = render_json(&st, &b);
+        if (rc == 0) {
+            printf("%.*s\n", (int)b.len, (const char *)b.data);
+        }
+        clew_buf_close(&b);
     } else {
         print_text(src.data, &st);
     }

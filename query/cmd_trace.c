@@ -25,6 +25,7 @@
 #include "common/seg_format.h"
 #include "common/timeutil.h"
 #include "query/cli.h"
+#include "query/http_client.h"
 #include "query/reader.h"
 #include "query/trace.h"
 
@@ -222,18 +223,19 @@ int clew_trace_lookup(const struct clew_trace_lookup_opts *o, const char *id, si
 
 /* ------------------------------------------------------------ command */
 
-enum { OPT_JSON = 1, OPT_DATA, OPT_SERVER, OPT_SPANS, OPT_WINDOW, OPT_HELP };
+enum { OPT_JSON = 1, OPT_DATA, OPT_SERVER, OPT_SPANS, OPT_WINDOW, OPT_TOKEN, OPT_HELP };
 
 static const struct clew_cli_opt trace_opts[] = {
     { "json", 0, 0, OPT_JSON },          { "data", 0, 1, OPT_DATA },
     { "server", 0, 1, OPT_SERVER },      { "spans-only", 0, 0, OPT_SPANS },
-    { "link-window", 0, 1, OPT_WINDOW }, { "help", 'h', 0, OPT_HELP },
+    { "link-window", 0, 1, OPT_WINDOW }, { "token", 0, 1, OPT_TOKEN },
+    { "help", 'h', 0, OPT_HELP },
 };
 
 static void trace_usage(void)
 {
     printf("usage: clew trace [--json] [--spans-only] [--link-window D]\n"
-           "                  [--data DIR | --server URL] ID\n"
+           "                  [--data DIR | --server URL [--token T]] ID\n"
            "Prints every record of the request ID (a trace id or a linked request id)\n"
            "in time order and its span tree as a waterfall. --json prints one object:\n"
            "{trace_id, records: [...], spans: [...]}. --link-window D (default 5s, 'off'\n"
@@ -263,6 +265,7 @@ struct trace_args {
     int json, spans_only;
     struct clew_cli_source src;
     int64_t window;
+    const char *token; /* --token: clewd's bearer token (else $CLEW_TOKEN) */
 };
 
 /* Returns -1 to go on, else the exit code. */
@@ -292,6 +295,9 @@ static int parse_args(int argc, char **argv, struct trace_args *ta)
             break;
         case OPT_SERVER:
             ta->src.server = v;
+            break;
+        case OPT_TOKEN:
+            ta->token = v;
             break;
         case OPT_WINDOW:
             if (strcmp(v, "off") == 0) {
@@ -329,6 +335,47 @@ static int print_trace(const struct clew_trace *t, const struct trace_args *ta)
     return rc;
 }
 
+/* --server URL: GET /api/v1/trace/ID; clewd assembles and renders (the text
+ * at this terminal's width), the headers say how many records and ids. */
+static int trace_remote(const struct trace_args *ta)
+{
+    struct clew_buf url, body;
+    char err[CLEW_ERR_LEN], v[32];
+    clew_buf_init(&url);
+    clew_buf_init(&body);
+    int rc = clew_buf_append(&url, "/api/v1/trace/", 14);
+    rc = rc ? rc : clew_http_url_escape(&url, ta->id);
+    snprintf(v, sizeof(v), "%lldns", (long long)ta->window);
+    rc = rc ? rc : clew_http_url_add(&url, "link_window", ta->window < 0 ? "off" : v);
+    rc = rc ? rc : clew_http_url_add(&url, "format", ta->json ? "json" : "text");
+    snprintf(v, sizeof(v), "%u", term_width());
+    rc = rc ? rc : clew_http_url_add(&url, "width", v);
+    rc = rc || !ta->spans_only ? rc : clew_http_url_add(&url, "spans_only", "1");
+    struct clew_http_meta meta = { 0 };
+    if (rc == 0) {
+        struct clew_http_req req = { ta->src.server, (const char *)url.data, ta->token };
+        rc = clew_http_get(&req, &body, &meta, err);
+    } else {
+        snprintf(err, sizeof(err), "out of memory");
+    }
+    long n = meta.records;
+    if (rc == 0 && meta.truncated) {
+        fprintf(stderr, "clew trace: stopped at %ld records / %ld ids: the chain is incomplete\n",
+                n, meta.ids);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "clew trace: %s\n", err);
+    } else if (n <= 0 && !ta->json) {
+        fprintf(stderr, "clew trace: no records with id %s\n", ta->id);
+    } else if (fwrite(body.data, 1, body.len, stdout) != body.len || fflush(stdout) != 0) {
+        fprintf(stderr, "clew trace: writing: %s\n", strerror(errno));
+        rc = -EIO;
+    }
+    clew_buf_close(&url);
+    clew_buf_close(&body);
+    return rc < 0 ? CLEW_EXIT_ERROR : n > 0 ? CLEW_EXIT_MATCH : CLEW_EXIT_NOMATCH;
+}
+
 int clew_cmd_trace(int argc, char **argv)
 {
     struct trace_args ta = { .window = DEFAULT_LINK_WINDOW_NS };
@@ -338,8 +385,7 @@ int clew_cmd_trace(int argc, char **argv)
     }
     clew_cli_source_resolve(&ta.src);
     if (ta.src.data == NULL) {
-        fprintf(stderr, "clew trace: --server is not supported yet; use --data DIR\n");
-        return CLEW_EXIT_ERROR;
+        return trace_remote(&ta);
     }
     if (access(ta.src.data, R_OK) < 0) {
         fprintf(stderr, "clew trace: %s: %s\n", ta.src.data, strerror(errno));
