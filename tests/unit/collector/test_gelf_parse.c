@@ -424,6 +424,111 @@ static void test_truncate(void **state)
     assert_int_equal(st.truncated, 2);
 }
 
+/* Behaviours the decoder shares with jansson, pinned down. */
+static void test_duplicate_keys(void **state)
+{
+    struct fx *f = *state;
+    /* A repeated key keeps its first position and takes the last value. */
+    assert_int_equal(parse_str(f, "{\"short_message\":\"m\",\"a\":1,\"b\":2,\"a\":3,"
+                                  "\"short_message\":\"second\"}"),
+                     0);
+    assert_str(f->rec.message, "second");
+    assert_str(f->rec.fields, "{\"a\":3,\"b\":2}");
+    /* A usable value wins only if it is the last: the host is dropped. */
+    assert_int_equal(parse_str(f, "{\"short_message\":\"m\",\"host\":\"h\",\"host\":5}"), 0);
+    assert_str(f->rec.labels[CLEW_LABEL_HOST], "");
+    assert_str(f->rec.fields, "{\"host\":5}");
+    /* The same inside a nested object (written through the fallback). */
+    assert_int_equal(
+        parse_str(f, "{\"short_message\":\"m\",\"_n\":{\"a\":1,\"b\":[1,2],\"a\":{\"c\":true}}}"),
+        0);
+    assert_str(f->rec.fields, "{\"n\":{\"a\":{\"c\":true},\"b\":[1,2]}}");
+    /* Keys compare decoded: "\u005fx" is "_x", which beats "x". */
+    assert_int_equal(parse_str(f, "{\"short_\\u006dessage\":\"m\",\"_k\\u00e9y\":\"v\","
+                                  "\"\\u005fx\":1,\"x\":2}"),
+                     0);
+    assert_str(f->rec.message, "m");
+    assert_str(f->rec.fields, "{\"k\xc3\xa9y\":\"v\",\"x\":1}");
+    /* The nested service name: the last "name" decides. */
+    assert_int_equal(parse_str(f, "{\"short_message\":\"m\",\"_service\":{\"name\":\"a\","
+                                  "\"n\\u0061me\":\"b\"}}"),
+                     0);
+    assert_str(f->rec.labels[CLEW_LABEL_SERVICE], "b");
+}
+
+static void test_numbers_and_layout(void **state)
+{
+    struct fx *f = *state;
+    /* Integers stay as written (but -0), reals print as jansson's %.15g/17g. */
+    assert_int_equal(parse_str(f, "{\"short_message\":\"m\",\"_r\":[1.50,-0,1E2,0.00001,1e-7,"
+                                  "100.0,-0.0,123456789012345678,1.5e300,0.1,3.0e0,5e-324]}"),
+                     0);
+    assert_str(f->rec.fields, "{\"r\":[1.5,0,100.0,1e-05,1e-07,100.0,-0.0,123456789012345678,"
+                              "1.5e+300,0.1,3.0,4.94065645841247e-324]}");
+    /* Whitespace anywhere; nested values come out compact. */
+    assert_int_equal(parse_str(f, " { \"short_message\" : \"m\" ,\n \"_n\" :\t[ 1 , { \"a\" : "
+                                  "[ ] , \"b\" : { } } ] } "),
+                     0);
+    assert_str(f->rec.fields, "{\"n\":[1,{\"a\":[],\"b\":{}}]}");
+    /* Out of range numbers are not JSON (jansson's limits). */
+    assert_int_equal(parse_str(f, "{\"short_message\":\"m\",\"_i\":9223372036854775808}"),
+                     CLEW_GELF_EJSON);
+    assert_int_equal(parse_str(f, "{\"short_message\":\"m\",\"_r\":1e309}"), CLEW_GELF_EJSON);
+    /* Escapes in nested strings are re-encoded the canonical way. */
+    assert_int_equal(parse_str(f, "{\"short_message\":\"m\",\"_n\":[\"\\/\\u0041\\b\\u001f\"]}"),
+                     0);
+    assert_str(f->rec.fields, "{\"n\":[\"/A\\b\\u001f\"]}");
+}
+
+static void test_odd_bytes(void **state)
+{
+    struct fx *f = *state;
+    struct clew_gelf_stats st = { 0, 0 };
+    struct clew_gelf_parse_opts o = { .stats = &st };
+    /* Repaired strings inside a nested object that also needs the fallback. */
+    const char nested[] =
+        "{\"short_message\":\"m\",\"_n\":{\"a\":\"\x80\",\"a\":1,\"b\":\"\x01\"}}";
+    assert_int_equal(clew_gelf_parse(nested, sizeof(nested) - 1, 0, &o, &f->rec, &f->arena), 0);
+    assert_str(f->rec.fields, "{\"n\":{\"a\":1,\"b\":\"\\u0001\"}}");
+    assert_int_equal(st.repaired, 1);
+    /* NUL in a key is refused even escaped; one NUL after a number or a
+     * literal is skipped, as jansson does. */
+    assert_int_equal(parse_str(f, "{\"short_message\":\"m\",\"a\\u0000\":1}"), CLEW_GELF_EJSON);
+    const char quirk[] = "{\"short_message\":\"m\",\"_f\":1\0,\"_t\":true\0}";
+    assert_int_equal(clew_gelf_parse(quirk, sizeof(quirk) - 1, 0, &o, &f->rec, &f->arena), 0);
+    assert_str(f->rec.fields, "{\"f\":1,\"t\":true}");
+    const char two[] = "{\"short_message\":\"m\",\"_f\":1\0\0}";
+    assert_int_equal(clew_gelf_parse(two, sizeof(two) - 1, 0, &o, &f->rec, &f->arena),
+                     CLEW_GELF_EJSON);
+    /* A repaired payload that is no object still counts as repaired. */
+    assert_int_equal(clew_gelf_parse("\"\x80\"", 3, 0, &o, &f->rec, &f->arena), CLEW_GELF_ENOTOBJ);
+    assert_int_equal(st.repaired, 2);
+}
+
+/* Nesting: jansson's limit of 2048 levels holds; past the writer's own
+ * depth the fallback writes the same compact text. */
+static void test_deep_nesting(void **state)
+{
+    struct fx *f = *state;
+    const size_t depths[] = { 70, 2047, 2048 };
+    for (size_t i = 0; i < 3; i++) {
+        size_t d = depths[i], n = 0;
+        char *json = malloc(2 * d + 64);
+        n += (size_t)sprintf(json, "{\"short_message\":\"m\",\"_d\":");
+        memset(json + n, '[', d);
+        memset(json + n + d, ']', d);
+        n += 2 * d;
+        json[n++] = '}';
+        int rc = clew_gelf_parse(json, n, 0, NULL, &f->rec, &f->arena);
+        assert_int_equal(rc, d == 2048 ? CLEW_GELF_EJSON : 0);
+        if (rc == 0) {
+            assert_int_equal(f->rec.fields.len, 2 * d + 6);
+            assert_memory_equal(f->rec.fields.ptr, "{\"d\":[[", 7);
+        }
+        free(json);
+    }
+}
+
 static void test_nul_frame(void **state)
 {
     (void)state;
@@ -483,6 +588,47 @@ static void test_alloc_failures(void **state)
     free(z);
 }
 
+/* The same on a payload that takes every allocating path of the decoder:
+ * more members than fit on the stack, escaped keys, a nested object for the
+ * fallback with a repaired string, reals to re-print, a cut message. */
+static void test_alloc_failures_all_paths(void **state)
+{
+    (void)state;
+    char json[4096];
+    size_t n =
+        (size_t)sprintf(json, "{\"short_message\":\"q\\\"uoted \\u00e9 message\","
+                              "\"_k\\u0065y\":\"v\\n\",\"_n\":{\"a\":\"\x80\",\"a\":[0.50]}");
+    for (int i = 0; i < 40; i++) {
+        n += (size_t)sprintf(json + n, ",\"_f%d\":%d.250", i, i);
+    }
+    json[n++] = '}';
+    struct clew_gelf_parse_opts o = { .max_message = 8 };
+    struct clew_arena arena;
+    struct clew_record rec;
+    clew_arena_init(&arena, 256);
+    assert_int_equal(clew_gelf_parse(json, n, 0, &o, &rec, &arena), 0);
+    char *want = strndup(rec.fields.ptr, rec.fields.len);
+    assert_str(rec.message, "q\"uoted ");
+    clew_arena_close(&arena);
+    int ok = 0;
+    for (long k = 0; k < 400 && !ok; k++) {
+        clew_arena_init(&arena, 256);
+        clew_alloc_fail_after(k);
+        int rc = clew_gelf_parse(json, n, 0, &o, &rec, &arena);
+        clew_alloc_fail_after(-1);
+        if (rc == 0) {
+            assert_str(rec.fields, want);
+            ok = 1;
+        } else {
+            assert_int_equal(rc, -ENOMEM);
+        }
+        clew_arena_close(&arena);
+    }
+    assert_true(ok);
+    assert_non_null(strstr(want, "\"key\":\"v\\n\",\"n\":{\"a\":[0.5]},\"f0\":0.25,"));
+    free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,9 +646,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nul_and_bytes_in_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_utf8_repair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbers_and_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_odd_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
         cmocka_unit_test(test_nul_frame),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_alloc_failures_all_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
