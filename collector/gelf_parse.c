@@ -158,45 +158,92 @@ static int inflate_run(z_stream *z, uint8_t **buf, size_t *size, size_t cap)
     }
 }
 
-/* Inflates a gzip or zlib payload into a new heap buffer (caller frees). */
-static int inflate_payload(const uint8_t *p, size_t len, bool gzip, size_t cap, uint8_t **out,
-                           size_t *out_len)
-{
+/* A reusable inflate stream and output buffer (see gelf_parse.h). */
+struct clew_gelf_inflater {
     z_stream z;
-    memset(&z, 0, sizeof(z));
-    z.zalloc = z_alloc;
-    z.zfree = z_free;
+    int inited;
+    uint8_t *buf;
+    size_t size;
+};
+
+struct clew_gelf_inflater *clew_gelf_inflater_new(void)
+{
+    return clew_calloc(1, sizeof(struct clew_gelf_inflater));
+}
+
+void clew_gelf_inflater_free(struct clew_gelf_inflater *inf)
+{
+    if (inf == NULL) {
+        return;
+    }
+    if (inf->inited) {
+        inflateEnd(&inf->z);
+    }
+    clew_free(inf->buf);
+    clew_free(inf);
+}
+
+/* Readies inf's stream for one gzip or zlib payload: initialised once,
+ * then only reset (the window and state are reused). */
+static int inflater_start(struct clew_gelf_inflater *inf, bool gzip)
+{
+    int wbits = gzip ? 15 + 16 : 15;
+    if (inf->inited) {
+        return inflateReset2(&inf->z, wbits) == Z_OK ? 0 : CLEW_GELF_EINFLATE;
+    }
+    memset(&inf->z, 0, sizeof(inf->z));
+    inf->z.zalloc = z_alloc;
+    inf->z.zfree = z_free;
+    int zrc = inflateInit2(&inf->z, wbits);
+    if (zrc != Z_OK) {
+        return zrc == Z_MEM_ERROR ? -ENOMEM : CLEW_GELF_EINFLATE;
+    }
+    inf->inited = 1;
+    return 0;
+}
+
+/* Inflates a gzip or zlib payload into inf's buffer (valid until the next
+ * call on inf). */
+static int inflate_payload(struct clew_gelf_inflater *inf, const uint8_t *p, size_t len,
+                           bool gzip, size_t cap, const uint8_t **out, size_t *out_len)
+{
     if (len > UINT_MAX) {
         return CLEW_ETOOBIG;
     }
     if (cap > UINT_MAX - 1) {
         cap = UINT_MAX - 1; /* zlib counts in uInt */
     }
-    size_t size = inflate_guess(p, len, gzip, cap);
-    uint8_t *buf = clew_malloc(size);
-    if (buf == NULL) {
-        return -ENOMEM;
+    size_t want = inflate_guess(p, len, gzip, cap);
+    if (inf->size < want) {
+        uint8_t *nb = clew_realloc(inf->buf, want);
+        if (nb == NULL) {
+            return -ENOMEM;
+        }
+        inf->buf = nb;
+        inf->size = want;
     }
-    int zrc = inflateInit2(&z, gzip ? 15 + 16 : 15);
-    if (zrc != Z_OK) {
-        clew_free(buf);
-        return zrc == Z_MEM_ERROR ? -ENOMEM : CLEW_GELF_EINFLATE;
+    int rc = inflater_start(inf, gzip);
+    if (rc != 0) {
+        return rc;
     }
-    z.next_in = (Bytef *)(uintptr_t)p;
-    z.avail_in = (uInt)len;
-    z.next_out = buf;
-    z.avail_out = (uInt)size;
-    int rc = inflate_run(&z, &buf, &size, cap);
-    size_t n = size - z.avail_out;
-    inflateEnd(&z);
+    z_stream *z = &inf->z;
+    z->next_in = (Bytef *)(uintptr_t)p;
+    z->avail_in = (uInt)len;
+    z->next_out = inf->buf;
+    z->avail_out = (uInt)(inf->size > cap + 1 ? cap + 1 : inf->size);
+    size_t size = z->avail_out;
+    rc = inflate_run(z, &inf->buf, &size, cap);
+    if (size > inf->size) {
+        inf->size = size; /* inflate_grow reallocated the buffer */
+    }
+    size_t n = size - z->avail_out;
     if (rc == 0 && n > cap) {
         rc = CLEW_ETOOBIG;
     }
     if (rc != 0) {
-        clew_free(buf);
         return rc;
     }
-    *out = buf;
+    *out = inf->buf;
     *out_len = n;
     return 0;
 }
@@ -1320,7 +1367,7 @@ int clew_gelf_parse(const void *payload, size_t len, int64_t recv_ns,
 {
     size_t cap = opts != NULL && opts->max_size != 0 ? opts->max_size : CLEW_GELF_DEFAULT_MAX_SIZE;
     const uint8_t *text = payload;
-    uint8_t *plain = NULL;
+    struct clew_gelf_inflater *own = NULL;
     memset(out, 0, sizeof(*out));
     out->input = CLEW_INPUT_GELF;
     int kind = clew_gelf_sniff(payload, len);
@@ -1328,11 +1375,15 @@ int clew_gelf_parse(const void *payload, size_t len, int64_t recv_ns,
         return CLEW_GELF_EMAGIC;
     }
     if (kind != CLEW_GELF_PLAIN) {
-        int rc = inflate_payload(payload, len, kind == CLEW_GELF_GZIP, cap, &plain, &len);
+        struct clew_gelf_inflater *inf = opts != NULL ? opts->inflater : NULL;
+        if (inf == NULL && (inf = own = clew_gelf_inflater_new()) == NULL) {
+            return -ENOMEM;
+        }
+        int rc = inflate_payload(inf, payload, len, kind == CLEW_GELF_GZIP, cap, &text, &len);
         if (rc != 0) {
+            clew_gelf_inflater_free(own);
             return rc;
         }
-        text = plain;
     } else if (len > cap) {
         return CLEW_ETOOBIG;
     }
@@ -1346,6 +1397,6 @@ int clew_gelf_parse(const void *payload, size_t len, int64_t recv_ns,
         rc = map_record(&g, recv_ns, len, out);
     }
     gelf_close(&g);
-    clew_free(plain);
+    clew_gelf_inflater_free(own);
     return rc;
 }

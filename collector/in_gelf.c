@@ -24,6 +24,7 @@ struct in_gelf {
     int timer_open;
     int paused;
     struct clew_gelf_chunker *chunker;
+    struct clew_gelf_inflater *inflater; /* reused by every compressed payload */
     uint64_t chunk_expired_seen;
     struct clew_arena arena;
     char where[160];
@@ -54,7 +55,8 @@ static enum clew_inerr inerr_of(int rc)
 static void deliver(struct in_gelf *in, const void *payload, size_t len, const char *peer)
 {
     struct clew_gelf_parse_opts opts = { in->env->cfg->max_message * 4 + 1024,
-                                         in->env->cfg->max_message, &in->parse_stats };
+                                         in->env->cfg->max_message, &in->parse_stats,
+                                         in->inflater };
     struct clew_record r;
     uint64_t truncated0 = in->parse_stats.truncated;
     int rc = clew_gelf_parse(payload, len, clew_time_now_ns(), &opts, &r, &in->arena);
@@ -203,6 +205,7 @@ static void free_input(struct in_gelf *in)
 {
     if (in->tcp == NULL && in->udp == NULL && !in->timer_open) {
         clew_gelf_chunker_free(in->chunker);
+        clew_gelf_inflater_free(in->inflater);
         clew_arena_close(&in->arena);
         clew_free(in);
     }
@@ -276,7 +279,8 @@ static int start(const struct clew_input_env *env, const char *addr, void **stat
     struct clew_gelf_chunker_opts co = { env->cfg->gelf_chunk_timeout,
                                          env->cfg->gelf_reassembly_mem, 0,
                                          (uint64_t)clew_time_now_ns() ^ (uint64_t)(uintptr_t)in };
-    if ((in->chunker = clew_gelf_chunker_new(&co)) == NULL) {
+    if ((in->chunker = clew_gelf_chunker_new(&co)) == NULL ||
+        (in->inflater = clew_gelf_inflater_new()) == NULL) {
         free_input(in);
         snprintf(err, CLEW_ERR_LEN, "out of memory");
         return -ENOMEM;

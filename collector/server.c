@@ -117,7 +117,8 @@ static int http_gelf(void *ud, const void *body, size_t len, char msg[CLEW_ERR_L
     struct clew_server *s = ud;
     struct clew_arena arena;
     clew_arena_init(&arena, 16384);
-    struct clew_gelf_parse_opts o = { s->cfg->max_message * 4 + 1024, s->cfg->max_message, NULL };
+    struct clew_gelf_parse_opts o = { s->cfg->max_message * 4 + 1024, s->cfg->max_message, NULL,
+                                      NULL };
     struct clew_record r;
     clew_stat_add(s->http_stats.bytes, len);
     int rc = clew_gelf_parse(body, len, clew_time_now_ns(), &o, &r, &arena);

@@ -134,6 +134,35 @@ static void test_gzip_and_zlib(void **state)
     }
 }
 
+/* One inflater reused across gzip and zlib payloads, good and damaged,
+ * decodes exactly as a fresh stream per payload does. */
+static void test_inflater_reuse(void **state)
+{
+    struct fx *f = *state;
+    struct clew_gelf_inflater *inf = clew_gelf_inflater_new();
+    assert_non_null(inf);
+    struct clew_gelf_parse_opts o = { 0, 0, NULL, inf };
+    for (int round = 0; round < 3; round++) {
+        for (int bits = 15; bits <= 31; bits += 16) {
+            size_t n;
+            uint8_t *z = deflate_buf(docker_json, strlen(docker_json), bits, 6, &n);
+            assert_int_equal(clew_gelf_parse(z, n, RECV_NS, &o, &f->rec, &f->arena), 0);
+            check_docker(&f->rec);
+            assert_int_equal(clew_gelf_parse(z, n - 5, RECV_NS, &o, &f->rec, &f->arena),
+                             CLEW_GELF_EINFLATE);
+            z[n / 2] ^= 0x55;
+            assert_int_equal(clew_gelf_parse(z, n, RECV_NS, &o, &f->rec, &f->arena),
+                             CLEW_GELF_EINFLATE);
+            z[n / 2] ^= 0x55; /* after the damage, the stream still works */
+            assert_int_equal(clew_gelf_parse(z, n, RECV_NS, &o, &f->rec, &f->arena), 0);
+            check_docker(&f->rec);
+            free(z);
+        }
+    }
+    clew_gelf_inflater_free(inf);
+    clew_gelf_inflater_free(NULL);
+}
+
 static void test_sniff(void **state)
 {
     (void)state;
@@ -634,6 +663,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plain_docker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gzip_and_zlib, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inflater_reuse, setup, teardown),
         cmocka_unit_test(test_sniff),
         cmocka_unit_test_setup_teardown(test_bad_magic_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bomb_capped, setup, teardown),
