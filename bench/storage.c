@@ -8,7 +8,9 @@
  * `clew grep --trace` command) vs a full scan of the same data.
  *
  * usage: storage [--records N[,N...]] [--seed S] [--dir TMP] [--loghub DIR]
- *                [--clew PATH] [--ref-max N]
+ *                [--clew PATH] [--ref-max N] [--columns]
+ * --columns adds the stored and raw bytes per record of each column (and
+ * of the footers and index) summed over the segments.
  * References (zstd -3/-19 of the raw text) are computed for sizes up to
  * --ref-max records (default 2000000: zstd -19 of 10M records takes ~30
  * minutes here); above that the ratio is taken from the largest measured
@@ -34,9 +36,10 @@
 #include "common/rec_codec.h"
 #include "common/timeutil.h"
 #include "query/reader.h"
+#include "query/seg_reader.h"
 
-#define CHUNK 100000
-#define BATCH 1000
+#define CHUNK   100000
+#define BATCH   1000
 #define LOOKUPS 100
 
 struct opts {
@@ -47,6 +50,7 @@ struct opts {
     const char *loghub;
     const char *clew;
     uint64_t ref_max;
+    int columns; /* print stored bytes per column */
 };
 
 static double cpu_seconds(void)
@@ -99,8 +103,8 @@ static void write_raw(FILE *f, struct clew_buf *b, const struct clew_record *r)
 /* Copies a record's strings into the arena (the generator reuses its own). */
 static void keep(struct clew_arena *a, struct clew_record *r)
 {
-    struct clew_str *s[] = { &r->labels[0], &r->labels[1], &r->labels[2], &r->labels[3],
-                             &r->labels[4], &r->message,   &r->trace_id,  &r->span_id,
+    struct clew_str *s[] = { &r->labels[0],      &r->labels[1], &r->labels[2], &r->labels[3],
+                             &r->labels[4],      &r->message,   &r->trace_id,  &r->span_id,
                              &r->parent_span_id, &r->fields };
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
         s[i]->ptr = clew_arena_dup(a, s[i]->ptr, s[i]->len);
@@ -282,6 +286,64 @@ static double full_scan(const char *data, uint64_t *n)
     return (now_s() - t0) * 1e3;
 }
 
+struct col_sizes {
+    uint64_t clen[CLEW_SEG_NCOLS], rlen[CLEW_SEG_NCOLS];
+    uint64_t files, file_bytes, segments, blocks;
+};
+
+/* Sums the stored and raw sizes of every column of every segment. */
+static void column_sizes(const char *data, struct col_sizes *cs)
+{
+    memset(cs, 0, sizeof(*cs));
+    int64_t *hours;
+    size_t nh;
+    if (clew_dd_list_hours(data, INT64_MIN, INT64_MAX, &hours, &nh) < 0) {
+        return;
+    }
+    for (size_t h = 0; h < nh; h++) {
+        struct clew_dd_segment *segs;
+        size_t ns;
+        if (clew_dd_list_segments(data, hours[h], &segs, &ns) < 0) {
+            continue;
+        }
+        for (size_t i = 0; i < ns; i++) {
+            char err[CLEW_ERR_LEN];
+            struct clew_seg *seg;
+            if (clew_seg_open(segs[i].path, &seg, err) < 0) {
+                continue;
+            }
+            cs->segments++;
+            cs->file_bytes += clew_seg_get_info(seg)->file_bytes;
+            for (size_t b = 0; b < clew_seg_nblocks(seg); b++, cs->blocks++) {
+                for (unsigned c = 0; c < CLEW_SEG_NCOLS; c++) {
+                    uint64_t off, clen, rlen;
+                    if (clew_seg_block_column(seg, b, c, &off, &clen, &rlen) == 0) {
+                        cs->clen[c] += clen;
+                        cs->rlen[c] += rlen;
+                    }
+                }
+            }
+            clew_seg_free(seg);
+        }
+        clew_free(segs);
+    }
+    clew_free(hours);
+}
+
+static void print_columns(const char *data, double rec)
+{
+    struct col_sizes cs;
+    column_sizes(data, &cs);
+    uint64_t cols = 0;
+    printf("columns (%" PRIu64 " segments, %" PRIu64 " blocks): %-8s %10s %10s\n", cs.segments,
+           cs.blocks, "", "B/record", "raw B/rec");
+    for (unsigned c = 0; c < CLEW_SEG_NCOLS; c++) {
+        cols += cs.clen[c];
+        printf("  %-8s %10.2f %10.2f\n", clew_seg_col_name(c), cs.clen[c] / rec, cs.rlen[c] / rec);
+    }
+    printf("  %-8s %10.2f\n", "footer", (cs.file_bytes - cols) / rec);
+}
+
 static void run_size(const struct opts *o, uint64_t n, double *ref19_per_rec)
 {
     char data[4096], raw[4096];
@@ -336,8 +398,12 @@ static void run_size(const struct opts *o, uint64_t n, double *ref19_per_rec)
     printf("trace lookup (median of %zu ids, %.1f records each): in-process %.2f ms, "
            "whole `clew grep --trace` command %.2f ms\n",
            w.nids, hits, in_ms, cmd_ms);
-    printf("full scan of all %" PRIu64 " records (all columns): %.0f ms -> lookup is %.0fx faster\n",
+    printf("full scan of all %" PRIu64
+           " records (all columns): %.0f ms -> lookup is %.0fx faster\n",
            scanned, scan_ms, in_ms > 0 ? scan_ms / in_ms : 0);
+    if (o->columns) {
+        print_columns(data, rec);
+    }
     fflush(stdout);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", data, raw);
     if (system(cmd) != 0) {
@@ -348,10 +414,16 @@ static void run_size(const struct opts *o, uint64_t n, double *ref19_per_rec)
 
 int main(int argc, char **argv)
 {
-    struct opts o = { { 1000000, 10000000 }, 2, 42, "/tmp", "../shared/corpus/loghub",
-                      "./build/clew", 2000000 };
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--records") == 0) {
+    struct opts o = { { 1000000, 10000000 }, 2,       42, "/tmp", "../shared/corpus/loghub",
+                      "./build/clew",        2000000, 0 };
+    for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "--columns") == 0) {
+            o.columns = 1;
+            i--;
+        } else if (i + 1 >= argc) {
+            fprintf(stderr, "storage: %s needs a value\n", argv[i]);
+            return 2;
+        } else if (strcmp(argv[i], "--records") == 0) {
             o.nsizes = 0;
             for (char *p = argv[i + 1]; *p && o.nsizes < 8; p++) {
                 o.sizes[o.nsizes++] = strtoull(p, &p, 10);
@@ -371,7 +443,7 @@ int main(int argc, char **argv)
             o.ref_max = strtoull(argv[i + 1], NULL, 10);
         } else {
             fprintf(stderr, "usage: storage [--records N[,N]] [--seed S] [--dir TMP] "
-                            "[--loghub DIR] [--clew PATH] [--ref-max N]\n");
+                            "[--loghub DIR] [--clew PATH] [--ref-max N] [--columns]\n");
             return 2;
         }
     }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * memtable: the records of one WAL generation that are not yet sealed into
  * segments, held in memory so queries see them at once. Owns copies of the
- * records (strings in an arena that never moves). Not thread-safe: the store
+ * records (structs and strings in chunks that never move; records of one
+ * label tuple share one copy of their labels). Not thread-safe: the store
  * serialises writers and readers with its lock. */
 #ifndef CLEW_MEMTABLE_H
 #define CLEW_MEMTABLE_H
@@ -29,8 +30,7 @@ size_t clew_memtable_mem_bytes(const struct clew_memtable *m);
 /* Monotonic time of the first add (0 while empty). */
 int64_t clew_memtable_first_mono(const struct clew_memtable *m);
 
-/* Record i in arrival order; valid until the memtable is freed or the
- * next add. */
+/* Record i in arrival order; valid until the memtable is freed. */
 const struct clew_record *clew_memtable_get(const struct clew_memtable *m, size_t i);
 
 /* Marks the memtable frozen: further adds are a programming error, and

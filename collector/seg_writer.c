@@ -3,17 +3,18 @@
  * atomically (tmp file, fsync, rename, fsync of the directory).
  *
  * The byte layout is in docs/FORMAT.md. In short: a 32-byte header, then for
- * each block its six zstd-compressed columns (time, labels, meta, ids,
- * message, fields), then the footer (a zstd frame holding the block
- * directory and the label dictionaries, followed by the uncompressed,
+ * each block its six columns (time, labels, meta, ids, message, fields),
+ * each one zstd frame per stream, then the footer (a zstd frame holding the
+ * block directory and the label dictionaries, followed by the uncompressed,
  * bucketed trace index), then a fixed 56-byte tail that locates the footer.
  *
  * Work per call: one pass assigns label dictionary ids (hash table per
  * label, with a one-entry cache since neighbouring records mostly share
- * labels), then each block's columns are encoded into reused buffers and
- * compressed with one ZSTD_CCtx straight into the file image. Trace ids are
- * hashed into 64-bit sort keys (top 40 hash bits | block number) that a
- * radix sort orders for the index. */
+ * labels), then each block's columns are encoded into reused buffers (ids
+ * through a move-to-front list of triples, message and fields through the
+ * template codec of common/seg_text.c) and compressed with one ZSTD_CCtx
+ * straight into the file image. Trace ids are hashed into 64-bit sort keys
+ * (top 40 hash bits | block number) that a radix sort orders for the index. */
 #include "collector/seg_writer.h"
 
 #include <errno.h>
@@ -29,14 +30,19 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/rec_codec.h"
+#include "common/seg_text.h"
 
-/* Defaults, measured on ~270-byte loghub-based records: level 1 on columns
- * grouped by service is both smaller and faster than level 3 (the grouping
- * gives zstd's fast match finder what higher levels would search for), and
- * 16384 records / 4 MiB keeps one block read at a few milliseconds. */
+/* Defaults, measured on ~310-byte loghub-based records (bench/storage):
+ * the template codec leaves zstd short streams, so level 3 costs about what
+ * level 1 does and saves ~4 % (level 5: another 3 % for ~25 % more sealing
+ * CPU; level 7: 5 % for ~45 %). 16384 records / 4 MiB per block keeps the
+ * column templates shared by enough records (8192 costs 10 % more bytes)
+ * and a trace lookup's block read near a millisecond. */
 #define DEFAULT_BLOCK_RECORDS 16384u
 #define DEFAULT_BLOCK_BYTES   (4u << 20)
-#define DEFAULT_ZSTD_LEVEL    1
+#define DEFAULT_ZSTD_LEVEL    3
+
+#define PTR_CACHE 64u /* label address cache entries (a power of two) */
 
 #define TRACE_BUCKET_TARGET 64u /* (id, block) pairs per bucket, on average    */
 #define TRACE_FP_EXTRA      10u /* fingerprint bits beyond log2(bucket size)    */
@@ -60,6 +66,17 @@ struct idtab {
     uint32_t n;
     uint32_t *slots; /* index + 1, 0 = empty */
     uint32_t mask;
+};
+
+/* One block's distinct id triples (trace, span, parent) and their
+ * move-to-front list. */
+struct trips {
+    uint32_t *slots; /* triple + 1, 0 = empty           */
+    uint32_t mask;
+    uint32_t *rec; /* triple -> a record that has it  */
+    uint32_t n;
+    uint32_t mtf[CLEW_SEG_IDS_MTF];
+    uint32_t nmtf;
 };
 
 struct wr {
@@ -89,6 +106,8 @@ struct wr {
     uint32_t *perm;    /* one block: column position -> record         */
     uint32_t *svc_cnt; /* scratch per service id, kept zeroed          */
     struct idtab idt;
+    struct trips trips;
+    struct clew_seg_text_enc text[2]; /* message, fields */
     size_t nblocks;
     struct clew_seg_info info;
     char *err;
@@ -105,16 +124,6 @@ static int fail(struct wr *w, int rc, const char *what)
 {
     snprintf(w->err, CLEW_ERR_LEN, "%s: %s: %s", w->path, what, clew_strerror(rc));
     return rc;
-}
-
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
 }
 
 /* Writes a varint at p (room for 10 bytes); returns the bytes written. */
@@ -246,16 +255,41 @@ static int dict_sort(struct dict *d)
     return 0;
 }
 
+/* A label's provisional id by the address of its bytes: the memtable gives
+ * the records of one stream the same label copies, so most lookups end here
+ * without hashing or comparing the text. Same address and length, same
+ * text (the records are not modified during the call). */
+struct ptr_cache {
+    const char *ptr[PTR_CACHE];
+    size_t len[PTR_CACHE];
+    uint32_t id[PTR_CACHE];
+};
+
+static inline unsigned ptr_slot(const char *p)
+{
+    uint64_t v = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(v >> 58) & (PTR_CACHE - 1);
+}
+
 /* Provisional label ids of record j; last/last_id cache the previous
  * record's labels, which neighbours mostly share. */
-static int label_ids(struct wr *w, size_t j, struct clew_str *last, uint32_t *last_id)
+static int label_ids(struct wr *w, size_t j, struct clew_str *last, uint32_t *last_id,
+                     struct ptr_cache *pc)
 {
     for (int l = 0; l < CLEW_LABEL_COUNT; l++) {
         struct clew_str s = w->recs[j].labels[l];
         if (last_id[l] == UINT32_MAX || !str_eq(s, last[l])) {
-            int rc = dict_id(&w->dict[l], s, &last_id[l]);
-            if (rc < 0) {
-                return rc;
+            unsigned k = ptr_slot(s.ptr);
+            if (s.len > 0 && pc[l].ptr[k] == s.ptr && pc[l].len[k] == s.len) {
+                last_id[l] = pc[l].id[k];
+            } else {
+                int rc = dict_id(&w->dict[l], s, &last_id[l]);
+                if (rc < 0) {
+                    return rc;
+                }
+                pc[l].ptr[k] = s.ptr;
+                pc[l].len[k] = s.len;
+                pc[l].id[k] = last_id[l];
             }
             last[l] = s;
         }
@@ -272,14 +306,20 @@ static int build_dicts(struct wr *w)
     }
     struct clew_str last[CLEW_LABEL_COUNT];
     uint32_t last_id[CLEW_LABEL_COUNT];
+    struct ptr_cache *pc = clew_calloc(CLEW_LABEL_COUNT, sizeof(*pc));
+    if (pc == NULL) {
+        return fail(w, -ENOMEM, "label ids");
+    }
     for (int l = 0; l < CLEW_LABEL_COUNT; l++) {
         last_id[l] = UINT32_MAX;
     }
     for (size_t j = 0; j < w->n; j++) {
-        if (label_ids(w, j, last, last_id) < 0) {
+        if (label_ids(w, j, last, last_id, pc) < 0) {
+            clew_free(pc);
             return fail(w, -ENOMEM, "label dictionary");
         }
     }
+    clew_free(pc);
     for (int l = 0; l < CLEW_LABEL_COUNT; l++) {
         if (dict_sort(&w->dict[l]) < 0) {
             return fail(w, -ENOMEM, "label dictionary");
@@ -442,21 +482,27 @@ static void block_perm(struct wr *w, size_t a, size_t b)
 
 /* ---- columns ---- */
 
+/* time: the deltas ts[j] - ts[j-1] (ts[-1] = min_ts) as u64, byte-transposed:
+ * all low bytes, then all second bytes, ... With sorted input the high
+ * planes are zeros and the low ones raw entropy, which zstd codes well. */
 static int col_time(struct wr *w, size_t a, size_t b, int64_t min_ts)
 {
     struct clew_buf *c = &w->col[0];
+    size_t k = b - a;
     c->len = 0;
-    if (clew_buf_reserve(c, (b - a) * 10) < 0) {
+    if (clew_buf_reserve(c, k * 8) < 0) {
         return -ENOMEM;
     }
     uint8_t *p = c->data;
-    int64_t prev = min_ts;
-    for (size_t j = a; j < b; j++) {
-        int64_t ts = w->recs[j].ts;
-        p += put_varint(p, zigzag((int64_t)((uint64_t)ts - (uint64_t)prev)));
-        prev = ts;
+    uint64_t prev = (uint64_t)min_ts;
+    for (size_t j = 0; j < k; j++) {
+        uint64_t d = (uint64_t)w->recs[a + j].ts - prev;
+        prev += d;
+        for (unsigned q = 0; q < 8; q++) {
+            p[q * k + j] = (uint8_t)(d >> (8 * q));
+        }
     }
-    c->len = (size_t)(p - c->data);
+    c->len = 8 * k;
     return 0;
 }
 
@@ -534,6 +580,18 @@ static int idtab_init(struct idtab *t, size_t max)
     return t->strs == NULL || t->slots == NULL ? -ENOMEM : 0;
 }
 
+static int trips_init(struct trips *t, size_t max)
+{
+    size_t slots = 64;
+    while (slots < 2 * max) {
+        slots *= 2;
+    }
+    t->rec = clew_malloc(max * sizeof(*t->rec) + 1);
+    t->slots = clew_calloc(slots, sizeof(*t->slots));
+    t->mask = (uint32_t)(slots - 1);
+    return t->rec == NULL || t->slots == NULL ? -ENOMEM : 0;
+}
+
 static void idtab_reset(struct idtab *t)
 {
     memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof(*t->slots));
@@ -592,6 +650,61 @@ static size_t put_id(struct idtab *t, uint8_t *hdr, uint8_t *pay, struct clew_st
     return put_varint(hdr, (uint64_t)s.len << 2 | CLEW_SEG_ID_VERBATIM);
 }
 
+static uint64_t trip_hash(const struct clew_record *r)
+{
+    uint64_t h = XXH3_64bits(r->trace_id.ptr, r->trace_id.len);
+    h = XXH3_64bits_withSeed(r->span_id.ptr, r->span_id.len, h);
+    return XXH3_64bits_withSeed(r->parent_span_id.ptr, r->parent_span_id.len, h);
+}
+
+static int trip_eq(const struct clew_record *x, const struct clew_record *y)
+{
+    return str_eq(x->trace_id, y->trace_id) && str_eq(x->span_id, y->span_id) &&
+           str_eq(x->parent_span_id, y->parent_span_id);
+}
+
+/* The block's number of the id triple of record j (added when new); *fresh
+ * says whether it was. */
+static uint32_t trip_find_add(struct wr *w, size_t j, int *fresh)
+{
+    struct trips *t = &w->trips;
+    uint32_t h = (uint32_t)trip_hash(&w->recs[j]) & t->mask;
+    while (t->slots[h] != 0) {
+        uint32_t i = t->slots[h] - 1;
+        if (trip_eq(&w->recs[t->rec[i]], &w->recs[j])) {
+            *fresh = 0;
+            return i;
+        }
+        h = (h + 1) & t->mask;
+    }
+    t->rec[t->n] = (uint32_t)j;
+    t->slots[h] = ++t->n;
+    *fresh = 1;
+    return t->n - 1;
+}
+
+/* Moves triple i to the front of the move-to-front list; returns its rank
+ * before the move, or CLEW_SEG_IDS_MTF when it was not in the list. */
+static uint32_t mtf_use(struct trips *t, uint32_t i)
+{
+    uint32_t k = 0;
+    while (k < t->nmtf && t->mtf[k] != i) {
+        k++;
+    }
+    uint32_t rank = k < t->nmtf ? k : CLEW_SEG_IDS_MTF;
+    if (k == t->nmtf && t->nmtf < CLEW_SEG_IDS_MTF) {
+        t->nmtf++;
+    }
+    k = k < CLEW_SEG_IDS_MTF ? k : CLEW_SEG_IDS_MTF - 1;
+    memmove(t->mtf + 1, t->mtf, k * sizeof(*t->mtf));
+    t->mtf[0] = i;
+    return rank;
+}
+
+/* ids: per record one header: 0 no ids; 2k+1 the triple of rank k in the
+ * move-to-front list of the block's triples; 2 a new triple whose three
+ * ids follow (verbatim, packed hex, or a reference to an earlier id).
+ * Headers in stream 0 (w->col[3]), id payloads in stream 1 (w->scratch). */
 static int col_ids(struct wr *w, size_t a, size_t b)
 {
     struct clew_buf *c = &w->col[3], *sc = &w->scratch;
@@ -601,78 +714,120 @@ static int col_ids(struct wr *w, size_t a, size_t b)
     for (size_t j = a; j < b; j++) {
         pay += w->recs[j].trace_id.len + w->recs[j].span_id.len + w->recs[j].parent_span_id.len;
     }
-    if (clew_buf_reserve(c, (b - a) * 30 + pay) < 0 || clew_buf_reserve(sc, pay) < 0) {
+    if (clew_buf_reserve(c, (b - a) * 35) < 0 || clew_buf_reserve(sc, pay) < 0) {
         return -ENOMEM;
     }
     idtab_reset(&w->idt);
+    memset(w->trips.slots, 0, ((size_t)w->trips.mask + 1) * sizeof(uint32_t));
+    w->trips.n = w->trips.nmtf = 0;
     uint8_t *p = c->data, *q = sc->data;
-    for (int k = 0; k < 3; k++) {
-        for (size_t j = a; j < b; j++) {
-            const struct clew_record *r = &w->recs[j];
-            struct clew_str s = k == 0 ? r->trace_id : k == 1 ? r->span_id : r->parent_span_id;
+    for (size_t j = a; j < b; j++) {
+        const struct clew_record *r = &w->recs[j];
+        if ((r->trace_id.len | r->span_id.len | r->parent_span_id.len) == 0) {
+            *p++ = 0;
+            continue;
+        }
+        int fresh;
+        uint32_t rank = mtf_use(&w->trips, trip_find_add(w, j, &fresh));
+        if (!fresh && rank < CLEW_SEG_IDS_MTF) {
+            p += put_varint(p, 2 * (uint64_t)rank + 1);
+            continue;
+        }
+        *p++ = 2;
+        const struct clew_str ids[3] = { r->trace_id, r->span_id, r->parent_span_id };
+        for (int k = 0; k < 3; k++) {
             size_t n;
-            p += put_id(&w->idt, p, q, s, &n);
+            p += put_id(&w->idt, p, q, ids[k], &n);
             q += n;
         }
     }
     c->len = (size_t)(p - c->data);
-    return clew_buf_append(c, sc->data, (size_t)(q - sc->data));
+    sc->len = (size_t)(q - sc->data);
+    /* Readers expand hex payloads to twice their size, within the column limit. */
+    return sc->len > CLEW_SEG_MAX_COLUMN / 2 ? CLEW_ETOOBIG : 0;
 }
 
-/* message (which == 0) or fields, in perm order: all lengths, then all
- * bytes. */
-static int col_strings(struct wr *w, size_t a, size_t b, int which)
+/* message and fields, in perm order, through the template codec
+ * (common/seg_text.h): one pass feeds both columns. */
+static int col_strings(struct wr *w, size_t a, size_t b)
 {
-    struct clew_buf *c = &w->col[which == 0 ? 4 : 5];
-    size_t hdr = 0, total = 0;
-    for (size_t j = a; j < b; j++) {
-        size_t len = which == 0 ? w->recs[j].message.len : w->recs[j].fields.len;
-        hdr += varint_len(len);
-        total += len;
-    }
-    if (hdr + total > CLEW_SEG_MAX_COLUMN) {
-        return CLEW_ETOOBIG;
-    }
-    c->len = 0;
-    if (clew_buf_reserve(c, hdr + total) < 0) {
-        return -ENOMEM;
-    }
-    uint8_t *p = c->data, *q = c->data + hdr;
+    clew_seg_text_enc_reset(&w->text[0]);
+    clew_seg_text_enc_reset(&w->text[1]);
     for (size_t i = 0; i < b - a; i++) {
+        /* perm order jumps around memory: fetch records and strings early */
+        if (i + 16 < b - a) {
+            __builtin_prefetch(&w->recs[a + w->perm[i + 16]]);
+            __builtin_prefetch((const char *)&w->recs[a + w->perm[i + 16]] + 64);
+            __builtin_prefetch((const char *)&w->recs[a + w->perm[i + 16]] + 128);
+        }
+        if (i + 8 < b - a) {
+            const struct clew_record *f = &w->recs[a + w->perm[i + 8]];
+            __builtin_prefetch(f->message.ptr);
+            if (f->message.len > 64) {
+                __builtin_prefetch(f->message.ptr + 64);
+            }
+            __builtin_prefetch(f->fields.ptr);
+        }
         const struct clew_record *r = &w->recs[a + w->perm[i]];
-        struct clew_str s = which == 0 ? r->message : r->fields;
-        p += put_varint(p, s.len);
-        if (s.len) {
-            memcpy(q, s.ptr, s.len);
-            q += s.len;
+        const struct clew_str ids[3] = { r->trace_id, r->span_id, r->parent_span_id };
+        if (clew_seg_text_enc_add(&w->text[0], r->message.ptr, r->message.len, ids) < 0 ||
+            clew_seg_text_enc_add(&w->text[1], r->fields.ptr, r->fields.len, ids) < 0) {
+            return -ENOMEM;
         }
     }
-    c->len = hdr + total;
+    for (int k = 0; k < CLEW_SEG_TEXT_NSTREAMS; k++) {
+        if (w->text[0].s[k].len > CLEW_SEG_MAX_COLUMN ||
+            w->text[1].s[k].len > CLEW_SEG_MAX_COLUMN) {
+            return CLEW_ETOOBIG;
+        }
+    }
     return 0;
 }
 
-/* Compresses column c into the file image and describes it in the directory. */
+/* The streams of column c (clew_seg_col_frames(c) of them). */
+static size_t col_streams(struct wr *w, unsigned c, const struct clew_buf *out[4])
+{
+    if (c == 3) {
+        out[0] = &w->col[3];
+        out[1] = &w->scratch;
+    } else if (c >= 4) {
+        for (int k = 0; k < CLEW_SEG_TEXT_NSTREAMS; k++) {
+            out[k] = &w->text[c - 4].s[k];
+        }
+    } else {
+        out[0] = &w->col[c];
+    }
+    return clew_seg_col_frames(c);
+}
+
+/* Compresses column c (one zstd frame per stream) into the file image and
+ * describes it in the directory. */
 static int put_column(struct wr *w, unsigned c)
 {
-    const struct clew_buf *src = &w->col[c];
-    if (src->len > CLEW_SEG_MAX_COLUMN) {
-        return fail(w, CLEW_ETOOBIG, clew_seg_col_name(c));
+    const struct clew_buf *src[4];
+    size_t ns = col_streams(w, c, src), start = w->file.len, rlen = 0;
+    for (size_t k = 0; k < ns; k++) {
+        rlen += src[k]->len;
+        size_t bound = ZSTD_compressBound(src[k]->len);
+        if (rlen > CLEW_SEG_MAX_COLUMN) {
+            return fail(w, CLEW_ETOOBIG, clew_seg_col_name(c));
+        }
+        if (clew_buf_reserve(&w->file, bound) < 0) {
+            return fail(w, -ENOMEM, "file image");
+        }
+        uint8_t *dst = w->file.data + w->file.len;
+        size_t n =
+            ZSTD_compress2(w->cctx, dst, bound, src[k]->data ? src[k]->data : dst, src[k]->len);
+        if (ZSTD_isError(n)) {
+            int rc = ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation ? -ENOMEM : -EIO;
+            return fail(w, rc, ZSTD_getErrorName(n));
+        }
+        w->file.len += n;
     }
-    size_t bound = ZSTD_compressBound(src->len);
-    if (clew_buf_reserve(&w->file, bound) < 0) {
-        return fail(w, -ENOMEM, "file image");
-    }
-    uint8_t *dst = w->file.data + w->file.len;
-    size_t n = ZSTD_compress2(w->cctx, dst, bound, src->data ? src->data : dst, src->len);
-    if (ZSTD_isError(n)) {
-        int rc = ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation ? -ENOMEM : -EIO;
-        return fail(w, rc, ZSTD_getErrorName(n));
-    }
-    w->file.len += n;
     uint8_t t[24];
-    size_t k = put_varint(t, n);
-    k += put_varint(t + k, src->len);
-    clew_store_u32(t + k, clew_seg_checksum(dst, n));
+    size_t k = put_varint(t, w->file.len - start);
+    k += put_varint(t + k, rlen);
+    clew_store_u32(t + k, clew_seg_checksum(w->file.data + start, w->file.len - start));
     if (clew_buf_append(&w->dir, t, k + 4) < 0) {
         return fail(w, -ENOMEM, "directory");
     }
@@ -724,7 +879,7 @@ static int write_block(struct wr *w, size_t a, size_t b, uint64_t raw)
     int rc;
     if ((rc = col_time(w, a, b, min_ts)) < 0 || (rc = col_labels(w, a, b)) < 0 ||
         (rc = col_meta(w, a, b)) < 0 || (rc = col_ids(w, a, b)) < 0 ||
-        (rc = col_strings(w, a, b, 0)) < 0 || (rc = col_strings(w, a, b, 1)) < 0) {
+        (rc = col_strings(w, a, b)) < 0) {
         return fail(w, rc, "block columns");
     }
     uint8_t t[60];
@@ -1088,7 +1243,7 @@ static int build(struct wr *w)
     w->bmax = w->n < w->opts->block_records ? w->n : w->opts->block_records;
     w->perm = clew_malloc(w->bmax * sizeof(*w->perm));
     int bad = w->cctx == NULL || w->keys == NULL || w->perm == NULL ||
-              idtab_init(&w->idt, 3 * w->bmax) < 0;
+              idtab_init(&w->idt, 3 * w->bmax) < 0 || trips_init(&w->trips, w->bmax) < 0;
     for (int l = 0; l < CLEW_LABEL_COUNT; l++) {
         bad = bad || (w->sets[l] = clew_malloc(w->bmax * sizeof(uint32_t))) == NULL;
     }
@@ -1133,6 +1288,8 @@ int clew_seg_write(const char *path, uint64_t gen, const struct clew_record *rec
     for (int c = 0; c < CLEW_SEG_NCOLS; c++) {
         clew_buf_init(&w.col[c]);
     }
+    clew_seg_text_enc_init(&w.text[0]);
+    clew_seg_text_enc_init(&w.text[1]);
     int rc = build(&w);
     if (rc == 0) {
         rc = write_file(&w);
@@ -1160,6 +1317,10 @@ int clew_seg_write(const char *path, uint64_t gen, const struct clew_record *rec
     clew_free(w.svc_cnt);
     clew_free(w.idt.strs);
     clew_free(w.idt.slots);
+    clew_free(w.trips.rec);
+    clew_free(w.trips.slots);
+    clew_seg_text_enc_close(&w.text[0]);
+    clew_seg_text_enc_close(&w.text[1]);
     for (int l = 0; l < CLEW_LABEL_COUNT; l++) {
         clew_free(w.sets[l]);
     }

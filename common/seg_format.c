@@ -24,6 +24,12 @@ const char *clew_seg_col_name(unsigned c)
     return c < CLEW_SEG_NCOLS ? names[c] : "?";
 }
 
+unsigned clew_seg_col_frames(unsigned c)
+{
+    static const unsigned char frames[CLEW_SEG_NCOLS] = { 1, 1, 1, 2, 4, 4 };
+    return c < CLEW_SEG_NCOLS ? frames[c] : 0;
+}
+
 static void *zalloc(void *opaque, size_t n)
 {
     (void)opaque;

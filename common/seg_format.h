@@ -12,7 +12,7 @@
 
 #include <zstd.h>
 
-#define CLEW_SEG_VERSION 1
+#define CLEW_SEG_VERSION 2
 
 /* Column groups a reader can ask for (a bit set). */
 enum {
@@ -41,6 +41,7 @@ enum {
 #define CLEW_SEG_MAX_BLOCKS        (1u << 24) /* blocks per segment              */
 #define CLEW_SEG_MAX_BUCKET_BITS   24u        /* trace index: log2 of buckets    */
 #define CLEW_SEG_MAX_REF_ID        64u        /* longest id stored by reference  */
+#define CLEW_SEG_IDS_MTF           256u       /* ids column: move-to-front size  */
 
 /* Kinds of an id in the ids column (the low 2 bits of its header varint). */
 enum {
@@ -67,6 +68,11 @@ uint64_t clew_seg_trace_hash(const char *id, size_t len);
 /* Checksum of stored bytes (columns, header, tail): the low 32 bits of
  * XXH3_64bits. */
 uint32_t clew_seg_checksum(const void *p, size_t len);
+
+/* Number of zstd frames (streams) column c is stored as: 1, except ids (2:
+ * headers, payloads) and message and fields (4: common/seg_text.h); 0 when
+ * c is out of range. */
+unsigned clew_seg_col_frames(unsigned c);
 
 /* Name of column c (0..CLEW_SEG_NCOLS-1) for error messages ("time",
  * "labels", "meta", "ids", "message", "fields"); "?" when out of range. */

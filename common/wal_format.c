@@ -26,8 +26,9 @@
  *       16    8  seq: the frame's sequence number
  *       24    8  checksum: XXH3_64bits_withSeed(payload, clen,
  *                                               XXH3_64bits(bytes 0..23))
- *       32 clen  payload: one LZ4 block (LZ4_compress_default) that
- *                decompresses to exactly rlen bytes
+ *       32 clen  payload: one LZ4 block (LZ4_compress_fast, acceleration
+ *                CLEW_WALF_LZ4_ACCEL) that decompresses to exactly rlen
+ *                bytes
  *
  * The raw payload is count rec_codec encodings (common/rec_codec.h) back to
  * back, with nothing before, between or after them. The checksum covers the
@@ -121,7 +122,7 @@ int clew_walf_encode(struct clew_buf *out, const void *raw, size_t raw_len, uint
     }
     uint8_t *h = out->data + out->len;
     uint8_t *payload = h + CLEW_WALF_FRAME_HEADER_LEN;
-    int clen = LZ4_compress_default(raw, (char *)payload, (int)raw_len, bound);
+    int clen = LZ4_compress_fast(raw, (char *)payload, (int)raw_len, bound, CLEW_WALF_LZ4_ACCEL);
     if (clen <= 0) {
         return CLEW_ECORRUPT; /* cannot happen with a bound-sized destination */
     }

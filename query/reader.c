@@ -109,7 +109,10 @@ static int scan_block(struct scan *sc, const struct clew_seg *seg, size_t i)
 {
     char err[CLEW_ERR_LEN];
     struct clew_seg_block *b;
-    int rc = clew_seg_block_read(seg, i, sc->cols, &b, err);
+    const struct clew_str *tid = &sc->f->trace_id;
+    /* A trace lookup decodes the ids first and the rest only for its records. */
+    int rc = tid->len > 0 ? clew_seg_block_read_trace(seg, i, sc->cols, tid->ptr, tid->len, &b, err)
+                          : clew_seg_block_read(seg, i, sc->cols, &b, err);
     if (rc == -ENOMEM) {
         return rc;
     }

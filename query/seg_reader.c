@@ -3,7 +3,8 @@
  * tail, then the footer), decodes the block directory and the label
  * dictionaries, and keeps the trace index as stored: a lookup decodes one
  * bucket. Blocks are read on demand: only the requested columns are pread,
- * checksummed and decompressed.
+ * checksummed and decompressed; a trace read decodes the ids first and the
+ * rest only for the matching records.
  *
  * Validity: every size and offset read from the file is checked against the
  * file size and the format limits (seg_format.h) before it is used, so no
@@ -27,6 +28,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/rec_codec.h"
+#include "common/seg_text.h"
 
 struct blk {
     uint64_t off; /* file offset of the block's first column */
@@ -60,17 +62,24 @@ struct clew_seg {
     size_t tdata_len;
 };
 
+/* A block read into memory. The per-record arrays (ts, sid, meta, tix,
+ * grp) have nrec entries, one per stored record; the block shows count
+ * records: all of them, or (a trace read) rows[0..count), stored record
+ * numbers ascending. Strings are kept for the shown records only. */
 struct clew_seg_block {
     const struct clew_seg *seg;
     size_t count;
+    size_t nrec;
     unsigned cols;
+    uint32_t *rows; /* shown record -> stored record; NULL: identity    */
     int64_t *ts;
-    uint32_t *sid;    /* stream of each record                          */
-    uint32_t *grp;    /* record -> position in the message/fields columns */
-    uint8_t *meta;    /* levels, inputs, flags (u16 LE)                 */
-    char *ids;        /* id text (hex ids expanded)     */
-    uint32_t *id_off; /* 3 * (count + 1) offsets into ids */
-    char *str[2];     /* message and fields, in record order */
+    uint32_t *sid;         /* stream of each record                          */
+    uint32_t *grp;         /* record -> position in the message/fields columns */
+    uint8_t *meta;         /* levels, inputs, flags (u16 LE)                 */
+    char *ids;             /* id text (hex ids expanded)                     */
+    struct clew_str *trip; /* the block's id triples, 3 strings each    */
+    uint32_t *tix;         /* record -> triple, UINT32_MAX: no ids            */
+    char *str[2];          /* message and fields of the shown records        */
     uint32_t *str_off[2];
 };
 
@@ -121,7 +130,8 @@ static int str_cmp(struct clew_str a, struct clew_str b)
     return a.len < b.len ? -1 : a.len > b.len;
 }
 
-/* Decompresses exactly rlen bytes from src; *out is clew_malloc'd. */
+/* Decompresses exactly rlen bytes from src (one frame); *out is
+ * clew_malloc'd. */
 static int unzstd(ZSTD_DCtx *dctx, const uint8_t *src, size_t clen, size_t rlen, uint8_t **out)
 {
     *out = NULL;
@@ -633,41 +643,53 @@ int clew_seg_trace_blocks(const struct clew_seg *s, const char *id, size_t len, 
 
 /* ---- blocks: column decoders ---- */
 
+/* A decompressed column: its bytes and the bounds of its streams. */
+struct col {
+    uint8_t *data;
+    size_t off[5]; /* stream k is data[off[k] .. off[k+1]) */
+};
+
 static int dec_time(struct clew_seg_block *b, const struct blk *e, const uint8_t *p, size_t len)
 {
-    b->ts = clew_malloc(b->count * sizeof(*b->ts));
+    size_t n = b->nrec;
+    if (len != 8 * n) {
+        return CLEW_ECORRUPT;
+    }
+    b->ts = clew_malloc(n * sizeof(*b->ts) + 1);
     if (b->ts == NULL) {
         return -ENOMEM;
     }
-    struct clew_rd r;
-    clew_rd_init(&r, p, len);
-    uint64_t t = (uint64_t)e->meta.min_ts;
-    for (size_t j = 0; j < b->count; j++) {
-        uint64_t z;
-        if (clew_rd_varint(&r, &z) < 0) {
-            return CLEW_ECORRUPT;
+    uint64_t *d = (uint64_t *)(void *)b->ts; /* the deltas first, plane by plane */
+    memset(d, 0, n * sizeof(*d));
+    for (unsigned q = 0; q < 8; q++) {
+        const uint8_t *plane = p + q * n;
+        for (size_t j = 0; j < n; j++) {
+            d[j] |= (uint64_t)plane[j] << (8 * q);
         }
-        t += (z >> 1) ^ -(z & 1);
+    }
+    uint64_t t = (uint64_t)e->meta.min_ts;
+    for (size_t j = 0; j < n; j++) {
+        t += d[j];
         b->ts[j] = (int64_t)t;
         if (b->ts[j] < e->meta.min_ts || b->ts[j] > e->meta.max_ts) {
             return CLEW_ECORRUPT;
         }
     }
-    return clew_rd_left(&r) == 0 ? 0 : CLEW_ECORRUPT;
+    return 0;
 }
 
 static int dec_labels(struct clew_seg_block *b, const uint8_t *col, size_t len)
 {
     uint32_t ns = b->seg->nstreams;
     unsigned w = ns <= 256 ? 1 : ns <= 65536 ? 2 : 4;
-    if (len != b->count * w) {
+    if (len != b->nrec * w) {
         return CLEW_ECORRUPT;
     }
-    b->sid = clew_malloc(b->count * sizeof(*b->sid));
+    b->sid = clew_malloc(b->nrec * sizeof(*b->sid) + 1);
     if (b->sid == NULL) {
         return -ENOMEM;
     }
-    for (size_t j = 0; j < b->count; j++) {
+    for (size_t j = 0; j < b->nrec; j++) {
         uint32_t id = w == 1   ? col[j]
                       : w == 2 ? clew_load_u16(col + 2 * j)
                                : clew_load_u32(col + 4 * j);
@@ -708,20 +730,25 @@ static int block_groups(struct clew_seg_block *b, const struct blk *e)
     const uint32_t *set = s->sets + e->set_start[CLEW_LABEL_SERVICE];
     size_t k = e->set_n[CLEW_LABEL_SERVICE];
     uint32_t *cnt = clew_calloc(k + 1, sizeof(*cnt));
-    b->grp = clew_malloc(b->count * sizeof(*b->grp));
+    b->grp = clew_malloc(b->nrec * sizeof(*b->grp) + 1);
     if (cnt == NULL || b->grp == NULL) {
         clew_free(cnt);
         return -ENOMEM;
     }
-    for (size_t j = 0; j < b->count; j++) {
-        uint32_t svc = s->streams[(size_t)b->sid[j] * CLEW_LABEL_COUNT + CLEW_LABEL_SERVICE];
-        long i = find_u32(set, k, svc);
-        if (i < 0) {
+    uint32_t last_sid = UINT32_MAX;
+    long gi = -1;
+    for (size_t j = 0; j < b->nrec; j++) {
+        if (b->sid[j] != last_sid) { /* neighbours mostly share their stream */
+            uint32_t svc = s->streams[(size_t)b->sid[j] * CLEW_LABEL_COUNT + CLEW_LABEL_SERVICE];
+            gi = find_u32(set, k, svc);
+            last_sid = b->sid[j];
+        }
+        if (gi < 0) {
             clew_free(cnt);
             return CLEW_ECORRUPT;
         }
-        b->grp[j] = (uint32_t)i;
-        cnt[i]++;
+        b->grp[j] = (uint32_t)gi;
+        cnt[gi]++;
     }
     uint32_t pos = 0;
     for (size_t i = 0; i < k; i++) {
@@ -729,194 +756,272 @@ static int block_groups(struct clew_seg_block *b, const struct blk *e)
         cnt[i] = pos;
         pos += c;
     }
-    for (size_t j = 0; j < b->count; j++) {
+    for (size_t j = 0; j < b->nrec; j++) {
         b->grp[j] = cnt[b->grp[j]]++;
     }
     clew_free(cnt);
     return 0;
 }
 
+/* The state of the ids column decoder. */
 struct idpass {
-    uint32_t *tl;   /* text length of each of the 3 * count ids */
-    uint32_t *dist; /* the distinct ids so far, as id numbers   */
+    struct clew_rd hdr, pay;
+    struct clew_str *dist; /* the distinct ids so far (references) */
     size_t nd;
+    uint32_t mtf[CLEW_SEG_IDS_MTF];
+    uint32_t nmtf;
+    char *text; /* where the next id text goes */
 };
 
-/* Resolves header h of id q: its text length, and the id it refers to
- * (*src, or q itself). Returns 0 or CLEW_ECORRUPT. */
-static int id_header(struct idpass *ip, size_t q, uint64_t h, size_t *src, uint64_t *pay)
+/* One id of a new triple. */
+static int dec_one_id(struct idpass *ip, struct clew_str *out)
 {
+    static const char hex[] = "0123456789abcdef";
+    uint64_t h;
+    const uint8_t *p;
+    if (clew_rd_varint(&ip->hdr, &h) < 0) {
+        return CLEW_ECORRUPT;
+    }
     uint64_t n = h >> 2;
-    *src = q;
-    switch (h & 3) {
-    case CLEW_SEG_ID_VERBATIM:
-    case CLEW_SEG_ID_HEX:
-        if (n > CLEW_REC_MAX_FIELD || ((h & 3) == CLEW_SEG_ID_HEX && n == 0)) {
-            return CLEW_ECORRUPT;
-        }
-        *pay += n;
-        ip->tl[q] = (uint32_t)((h & 3) == CLEW_SEG_ID_HEX ? 2 * n : n);
-        if (n > 0 && ip->tl[q] <= CLEW_SEG_MAX_REF_ID) {
-            ip->dist[ip->nd++] = (uint32_t)q;
-        }
-        return 0;
-    case CLEW_SEG_ID_REF:
+    if ((h & 3) == CLEW_SEG_ID_REF) {
         if (n == 0 || n > ip->nd) {
             return CLEW_ECORRUPT;
         }
-        *src = ip->dist[ip->nd - n];
-        ip->tl[q] = ip->tl[*src];
+        *out = ip->dist[ip->nd - n];
         return 0;
-    default:
+    }
+    if ((h & 3) > CLEW_SEG_ID_HEX || n > CLEW_REC_MAX_FIELD ||
+        ((h & 3) == CLEW_SEG_ID_HEX && n == 0) || clew_rd_take(&ip->pay, (size_t)n, &p) < 0) {
         return CLEW_ECORRUPT;
     }
+    out->ptr = ip->text;
+    if ((h & 3) == CLEW_SEG_ID_HEX) {
+        for (size_t k = 0; k < n; k++) {
+            ip->text[2 * k] = hex[p[k] >> 4];
+            ip->text[2 * k + 1] = hex[p[k] & 15];
+        }
+        out->len = 2 * (size_t)n;
+    } else {
+        memcpy(ip->text, p, (size_t)n);
+        out->len = (size_t)n;
+    }
+    ip->text += out->len;
+    if (out->len > 0 && out->len <= CLEW_SEG_MAX_REF_ID) {
+        ip->dist[ip->nd++] = *out;
+    }
+    return 0;
 }
 
-/* Pass 1 over the 3 * count headers: text lengths, payload and text sizes. */
-static int id_sizes(struct clew_seg_block *b, struct clew_rd *r, struct idpass *ip, uint64_t *text)
+/* One record's header: its triple (new, or from the move-to-front list). */
+static int dec_trip(struct clew_seg_block *b, struct idpass *ip, size_t *ntrip, uint32_t *tix)
 {
-    uint64_t pay = 0;
-    *text = 0;
-    ip->nd = 0;
-    for (size_t q = 0; q < 3 * b->count; q++) {
-        uint64_t h;
-        size_t src;
-        if (clew_rd_varint(r, &h) < 0 || id_header(ip, q, h, &src, &pay) < 0) {
+    uint64_t h;
+    if (clew_rd_varint(&ip->hdr, &h) < 0 || (h != 0 && h != 2 && !(h & 1))) {
+        return CLEW_ECORRUPT;
+    }
+    uint32_t k;
+    if (h == 0) {
+        *tix = UINT32_MAX;
+        return 0;
+    }
+    if (h & 1) {
+        if ((h >> 1) >= ip->nmtf) {
             return CLEW_ECORRUPT;
         }
-        *text += ip->tl[q];
-    }
-    return pay == clew_rd_left(r) && *text <= CLEW_SEG_MAX_COLUMN ? 0 : CLEW_ECORRUPT;
-}
-
-static uint32_t *id_off_of(const struct clew_seg_block *b, size_t q)
-{
-    return b->id_off + (q / b->count) * (b->count + 1) + q % b->count;
-}
-
-/* Pass 2: the id text, hex ids expanded, references copied. */
-static void id_fill(struct clew_seg_block *b, struct clew_rd *r, struct idpass *ip,
-                    const uint8_t *pay)
-{
-    static const char hex[] = "0123456789abcdef";
-    char *t = b->ids;
-    ip->nd = 0;
-    for (size_t q = 0; q < 3 * b->count; q++) {
-        uint64_t h, unused = 0;
-        size_t src, n = 0;
-        clew_rd_varint(r, &h); /* pass 1 checked every header */
-        id_header(ip, q, h, &src, &unused);
-        *id_off_of(b, q) = (uint32_t)(t - b->ids);
-        if (src != q) {
-            memcpy(t, b->ids + *id_off_of(b, src), ip->tl[q]);
-        } else if ((h & 3) == CLEW_SEG_ID_HEX) {
-            for (n = 0; n < h >> 2; n++) {
-                t[2 * n] = hex[pay[n] >> 4];
-                t[2 * n + 1] = hex[pay[n] & 15];
+        k = (uint32_t)(h >> 1);
+        *tix = ip->mtf[k];
+    } else {
+        for (int q = 0; q < 3; q++) {
+            if (dec_one_id(ip, &b->trip[3 * *ntrip + (size_t)q]) < 0) {
+                return CLEW_ECORRUPT;
             }
-        } else if (ip->tl[q] > 0) {
-            memcpy(t, pay, ip->tl[q]);
-            n = ip->tl[q];
         }
-        pay += n;
-        t += ip->tl[q];
-        if (q % b->count == b->count - 1) {
-            b->id_off[(q / b->count) * (b->count + 1) + b->count] = (uint32_t)(t - b->ids);
-        }
+        *tix = (uint32_t)(*ntrip)++;
+        k = ip->nmtf < CLEW_SEG_IDS_MTF ? ip->nmtf++ : CLEW_SEG_IDS_MTF - 1;
     }
+    memmove(ip->mtf + 1, ip->mtf, k * sizeof(*ip->mtf));
+    ip->mtf[0] = *tix;
+    return 0;
 }
-static int dec_ids(struct clew_seg_block *b, const uint8_t *p, size_t len)
+
+static int dec_ids(struct clew_seg_block *b, const struct col *c)
 {
-    struct idpass ip = { clew_malloc(3 * b->count * sizeof(uint32_t)),
-                         clew_malloc(3 * b->count * sizeof(uint32_t)), 0 };
-    struct clew_rd r;
-    clew_rd_init(&r, p, len);
-    uint64_t text = 0;
-    int rc = ip.tl == NULL || ip.dist == NULL ? -ENOMEM : id_sizes(b, &r, &ip, &text);
-    if (rc == 0) {
-        b->ids = clew_malloc((size_t)text + 1);
-        b->id_off = clew_malloc(3 * (b->count + 1) * sizeof(uint32_t));
-        rc = b->ids == NULL || b->id_off == NULL ? -ENOMEM : 0;
+    struct idpass ip;
+    memset(&ip, 0, sizeof(ip));
+    clew_rd_init(&ip.hdr, c->data + c->off[0], c->off[1] - c->off[0]);
+    clew_rd_init(&ip.pay, c->data + c->off[1], c->off[2] - c->off[1]);
+    size_t paylen = c->off[2] - c->off[1];
+    if (paylen > CLEW_SEG_MAX_COLUMN / 2) {
+        return CLEW_ECORRUPT; /* its text could exceed the column limit */
     }
-    if (rc == 0) {
-        const uint8_t *pay = r.p;
-        clew_rd_init(&r, p, len);
-        id_fill(b, &r, &ip, pay);
+    ip.dist = clew_malloc(3 * b->nrec * sizeof(*ip.dist) + 1);
+    b->ids = clew_malloc(2 * paylen + 1);
+    b->trip = clew_malloc(3 * b->nrec * sizeof(*b->trip) + 1);
+    b->tix = clew_malloc(b->nrec * sizeof(*b->tix) + 1);
+    int rc = 0;
+    if (ip.dist == NULL || b->ids == NULL || b->trip == NULL || b->tix == NULL) {
+        rc = -ENOMEM;
     }
-    clew_free(ip.tl);
+    ip.text = b->ids;
+    size_t ntrip = 0;
+    for (size_t j = 0; rc == 0 && j < b->nrec; j++) {
+        rc = dec_trip(b, &ip, &ntrip, &b->tix[j]);
+    }
+    if (rc == 0 && (clew_rd_left(&ip.hdr) != 0 || clew_rd_left(&ip.pay) != 0)) {
+        rc = CLEW_ECORRUPT;
+    }
     clew_free(ip.dist);
     return rc;
 }
 
-/* message (k == 0) or fields (k == 1): count lengths, then the bytes, in
- * column (grouped) order; stored here in record order. */
-static int dec_strings(struct clew_seg_block *b, int k, const uint8_t *col, size_t len)
+static void ids_of(const struct clew_seg_block *b, size_t r, struct clew_str ids[3])
 {
-    uint32_t *goff = clew_malloc((b->count + 1) * sizeof(*goff));
-    uint32_t *off = clew_malloc((b->count + 1) * sizeof(*off));
-    b->str_off[k] = off;
-    if (goff == NULL || off == NULL) {
-        clew_free(goff);
-        return -ENOMEM;
+    uint32_t t = b->tix[r];
+    for (int k = 0; k < 3; k++) {
+        ids[k] = t == UINT32_MAX ? (struct clew_str){ "", 0 } : b->trip[3 * (size_t)t + (size_t)k];
     }
-    struct clew_rd r;
-    clew_rd_init(&r, col, len);
-    uint64_t sum = 0;
-    for (size_t i = 0; i < b->count; i++) {
-        uint64_t n;
-        if (clew_rd_varint(&r, &n) < 0 || n > len) {
-            clew_free(goff);
-            return CLEW_ECORRUPT;
-        }
-        goff[i] = (uint32_t)sum;
-        sum += n;
-    }
-    goff[b->count] = (uint32_t)sum;
-    char *data = sum == clew_rd_left(&r) ? clew_malloc((size_t)sum + 1) : NULL;
-    if (data == NULL) {
-        clew_free(goff);
-        return sum == clew_rd_left(&r) ? -ENOMEM : CLEW_ECORRUPT;
-    }
-    uint32_t pos = 0;
-    for (size_t j = 0; j < b->count; j++) {
-        uint32_t g = b->grp[j], n = goff[g + 1] - goff[g];
-        off[j] = pos;
-        memcpy(data + pos, r.p + goff[g], n);
-        pos += n;
-    }
-    off[b->count] = pos;
-    b->str[k] = data;
-    clew_free(goff);
-    return 0;
 }
 
-/* Decodes column c from its decompressed bytes (col, freed here unless the
- * block keeps it). */
-static int dec_col(struct clew_seg_block *b, const struct blk *e, unsigned c, uint8_t *col)
+/* Shown record j -> stored record. */
+static size_t row_of(const struct clew_seg_block *b, size_t j)
 {
-    size_t len = e->rlen[c];
+    return b->rows != NULL ? b->rows[j] : j;
+}
+
+/* The column positions of the shown records, ascending, with the shown
+ * record each holds: pos[k] = (position << 32) | shown index. */
+static uint64_t *shown_positions(const struct clew_seg_block *b)
+{
+    uint64_t *pos = clew_malloc(b->count * sizeof(*pos) + 1);
+    if (pos == NULL) {
+        return NULL;
+    }
+    if (b->rows == NULL) { /* all records: invert grp */
+        for (size_t j = 0; j < b->count; j++) {
+            pos[b->grp[j]] = (uint64_t)b->grp[j] << 32 | j;
+        }
+        return pos;
+    }
+    for (size_t j = 0; j < b->count; j++) {
+        pos[j] = (uint64_t)b->grp[b->rows[j]] << 32 | j;
+    }
+    for (size_t k = 1; k < b->count; k++) { /* few records: insertion sort */
+        uint64_t v = pos[k];
+        size_t q = k;
+        while (q > 0 && pos[q - 1] > v) {
+            pos[q] = pos[q - 1];
+            q--;
+        }
+        pos[q] = v;
+    }
+    return pos;
+}
+
+/* Decodes the column-order strings into data (column order), recording
+ * where each shown record's string starts and ends in coff. */
+static int text_decode(struct clew_seg_block *b, struct clew_seg_text_dec *d, struct clew_buf *data,
+                       uint32_t *coff)
+{
+    uint64_t *pos = shown_positions(b);
+    if (pos == NULL) {
+        return -ENOMEM;
+    }
+    size_t next = 0;
+    int rc = 0;
+    for (size_t p = 0; rc == 0 && p < b->nrec; p++) {
+        if (next == b->count || (pos[next] >> 32) != p) {
+            rc = clew_seg_text_dec_skip(d);
+            continue;
+        }
+        size_t j = (uint32_t)pos[next++];
+        struct clew_str ids[3] = { { "", 0 }, { "", 0 }, { "", 0 } };
+        if (b->tix != NULL) {
+            ids_of(b, row_of(b, j), ids);
+        }
+        size_t start = data->len;
+        rc = clew_seg_text_dec_next(d, ids, data, CLEW_REC_MAX_FIELD);
+        coff[2 * j] = (uint32_t)start;
+        coff[2 * j + 1] = (uint32_t)(data->len - start);
+        if (rc == 0 && data->len > CLEW_SEG_MAX_COLUMN) {
+            rc = CLEW_ECORRUPT;
+        }
+    }
+    clew_free(pos);
+    return rc == 0 ? clew_seg_text_dec_end(d) : rc;
+}
+
+/* message (k == 0) or fields (k == 1) of the shown records, in their
+ * order, from the template codec's streams. */
+static int dec_strings(struct clew_seg_block *b, int k, const struct col *c, uint64_t raw)
+{
+    const uint8_t *st[4];
+    size_t len[4];
+    for (int q = 0; q < 4; q++) {
+        st[q] = c->data + c->off[q];
+        len[q] = c->off[q + 1] - c->off[q];
+    }
+    struct clew_seg_text_dec d;
+    memset(&d, 0, sizeof(d));
+    struct clew_buf data;
+    clew_buf_init(&data);
+    uint32_t *coff = clew_malloc(2 * b->count * sizeof(*coff) + 1);
+    b->str_off[k] = clew_malloc((b->count + 1) * sizeof(uint32_t));
+    int rc = coff == NULL || b->str_off[k] == NULL ? -ENOMEM : 0;
+    if (rc == 0 && b->rows == NULL) { /* the block's raw size bounds its strings: no regrowth */
+        rc = clew_buf_reserve(&data, raw < CLEW_SEG_MAX_COLUMN ? (size_t)raw : CLEW_SEG_MAX_COLUMN);
+    }
+    if (rc == 0 && (rc = clew_seg_text_dec_init(&d, st, len)) == 0) {
+        rc = text_decode(b, &d, &data, coff);
+    }
+    clew_seg_text_dec_close(&d);
+    char *out = rc == 0 ? clew_malloc(data.len + 1) : NULL;
+    if (rc == 0 && out == NULL) {
+        rc = -ENOMEM;
+    }
+    if (rc == 0) { /* column order -> shown order */
+        uint32_t pos = 0;
+        for (size_t j = 0; j < b->count; j++) {
+            b->str_off[k][j] = pos;
+            if (coff[2 * j + 1] > 0) {
+                memcpy(out + pos, data.data + coff[2 * j], coff[2 * j + 1]);
+            }
+            pos += coff[2 * j + 1];
+        }
+        b->str_off[k][b->count] = pos;
+        b->str[k] = out;
+    }
+    clew_buf_close(&data);
+    clew_free(coff);
+    return rc;
+}
+
+/* Decodes column c from its decompressed bytes (freed here unless the
+ * block keeps them). */
+static int dec_col(struct clew_seg_block *b, const struct blk *e, unsigned c, struct col *col)
+{
+    size_t len = col->off[clew_seg_col_frames(c)];
     int rc;
     switch (c) {
     case 0:
-        rc = dec_time(b, e, col, len);
+        rc = dec_time(b, e, col->data, len);
         break;
     case 1:
-        rc = dec_labels(b, col, len);
+        rc = dec_labels(b, col->data, len);
         break;
     case 2:
-        rc = len == 4 * b->count ? 0 : CLEW_ECORRUPT;
-        b->meta = rc == 0 ? col : NULL;
+        rc = len == 4 * b->nrec ? 0 : CLEW_ECORRUPT;
+        b->meta = rc == 0 ? col->data : NULL;
         break;
     case 3:
-        rc = dec_ids(b, col, len);
+        rc = dec_ids(b, col);
         break;
     default:
         rc = b->grp == NULL ? block_groups(b, e) : 0;
-        rc = rc == 0 ? dec_strings(b, (int)c - 4, col, len) : rc;
+        rc = rc == 0 ? dec_strings(b, (int)c - 4, col, e->raw) : rc;
         break;
     }
-    if (col != b->meta) {
-        clew_free(col);
+    if (col->data != b->meta) {
+        clew_free(col->data);
     }
     return rc;
 }
@@ -929,6 +1034,37 @@ static int col_err(const struct clew_seg *s, size_t i, unsigned c, int rc, char 
     return seg_err(err, s->path, rc, "block %zu: %s column %s", i, clew_seg_col_name(c), what);
 }
 
+/* Decompresses the frames of column c (stored at p, clen bytes) into one
+ * buffer of exactly rlen bytes, noting where each frame's content starts. */
+static int unzstd_col(ZSTD_DCtx *dctx, unsigned c, const uint8_t *p, size_t clen, size_t rlen,
+                      struct col *out)
+{
+    unsigned nf = clew_seg_col_frames(c);
+    out->data = clew_malloc(rlen + 1);
+    if (out->data == NULL) {
+        return -ENOMEM;
+    }
+    size_t used = 0, done = 0;
+    for (unsigned k = 0; k < nf; k++) {
+        size_t fsize = ZSTD_findFrameCompressedSize(p + used, clen - used);
+        unsigned long long csize = ZSTD_isError(fsize) ? ZSTD_CONTENTSIZE_ERROR
+                                                       : ZSTD_getFrameContentSize(p + used, fsize);
+        if (csize > rlen - done) { /* also the unknown and error values */
+            return CLEW_ECORRUPT;
+        }
+        size_t n = ZSTD_decompressDCtx(dctx, out->data + done, (size_t)csize, p + used, fsize);
+        if (ZSTD_isError(n) || n != csize) {
+            int oom = ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation;
+            return oom ? -ENOMEM : CLEW_ECORRUPT;
+        }
+        out->off[k] = done;
+        used += fsize;
+        done += n;
+    }
+    out->off[nf] = done;
+    return used == clen && done == rlen ? 0 : CLEW_ECORRUPT;
+}
+
 /* Checks, decompresses and decodes column c whose stored bytes are at p. */
 static int load_col(struct clew_seg_block *b, ZSTD_DCtx *dctx, size_t i, unsigned c,
                     const uint8_t *p, char *err)
@@ -939,13 +1075,14 @@ static int load_col(struct clew_seg_block *b, ZSTD_DCtx *dctx, size_t i, unsigne
         return seg_err(err, s->path, CLEW_ECORRUPT, "block %zu: %s column checksum mismatch", i,
                        clew_seg_col_name(c));
     }
-    uint8_t *col;
-    int rc = unzstd(dctx, p, e->clen[c], e->rlen[c], &col);
+    struct col col;
+    int rc = unzstd_col(dctx, c, p, e->clen[c], e->rlen[c], &col);
     if (rc < 0) {
+        clew_free(col.data);
         const char *what = rc == CLEW_ECORRUPT ? "does not decompress" : clew_strerror(rc);
         return seg_err(err, s->path, rc, "block %zu: %s column %s", i, clew_seg_col_name(c), what);
     }
-    rc = dec_col(b, e, c, col);
+    rc = dec_col(b, e, c, &col);
     return rc < 0 ? col_err(s, i, c, rc, err) : 0;
 }
 
@@ -972,13 +1109,52 @@ static int load_run(struct clew_seg_block *b, ZSTD_DCtx *dctx, size_t i, unsigne
         rc = seg_err(err, s->path, rc == CLEW_ETRUNC ? CLEW_ECORRUPT : rc, "block %zu: read: %s", i,
                      clew_strerror(rc));
     }
-    const uint8_t *p = buf;
+    const uint8_t *p = buf; /* ids come before message and fields, which use them */
     for (unsigned c = c0; rc == 0 && c <= c1; c++) {
         rc = load_col(b, dctx, i, c, p, err);
         p += e->clen[c];
     }
     clew_free(buf);
     return rc;
+}
+
+/* Reads the columns in cols (adjacent ones with one pread). */
+static int load_cols(struct clew_seg_block *b, ZSTD_DCtx *dctx, size_t i, unsigned cols, char *err)
+{
+    int rc = 0;
+    for (unsigned c = 0; c < CLEW_SEG_NCOLS && rc == 0; c++) {
+        if (!(cols & (1u << c))) {
+            continue;
+        }
+        unsigned c1 = c;
+        while (c1 + 1 < CLEW_SEG_NCOLS && (cols & (1u << (c1 + 1)))) {
+            c1++;
+        }
+        rc = load_run(b, dctx, i, c, c1, err);
+        c = c1;
+    }
+    return rc;
+}
+
+static unsigned cols_closure(unsigned cols)
+{
+    cols &= CLEW_COL_ALL;
+    if (cols & (CLEW_COL_MESSAGE | CLEW_COL_FIELDS)) {
+        /* their order depends on the records' services, their text on the ids */
+        cols |= CLEW_COL_LABELS | CLEW_COL_IDS;
+    }
+    return cols;
+}
+
+static struct clew_seg_block *block_new(const struct clew_seg *s, size_t i)
+{
+    struct clew_seg_block *b = clew_calloc(1, sizeof(*b));
+    if (b != NULL) {
+        b->seg = s;
+        b->nrec = s->blocks[i].meta.count;
+        b->count = b->nrec;
+    }
+    return b;
 }
 
 int clew_seg_block_read(const struct clew_seg *s, size_t i, unsigned cols,
@@ -988,31 +1164,72 @@ int clew_seg_block_read(const struct clew_seg *s, size_t i, unsigned cols,
     if (i >= s->nblocks) {
         return seg_err(err, s->path, CLEW_EBADARG, "block %zu: no such block", i);
     }
-    struct clew_seg_block *b = clew_calloc(1, sizeof(*b));
+    struct clew_seg_block *b = block_new(s, i);
     ZSTD_DCtx *dctx = clew_seg_dctx_new();
     int rc = 0;
     if (b == NULL || dctx == NULL) {
         rc = seg_err(err, s->path, -ENOMEM, "block %zu: out of memory", i);
-        goto done;
+    } else {
+        b->cols = cols_closure(cols);
+        rc = load_cols(b, dctx, i, b->cols, err);
     }
-    b->seg = s;
-    b->count = s->blocks[i].meta.count;
-    b->cols = cols & CLEW_COL_ALL;
-    if (b->cols & (CLEW_COL_MESSAGE | CLEW_COL_FIELDS)) {
-        b->cols |= CLEW_COL_LABELS; /* their order depends on the records' services */
+    ZSTD_freeDCtx(dctx);
+    if (rc < 0) {
+        clew_seg_block_free(b);
+        return rc;
     }
-    for (unsigned c = 0; c < CLEW_SEG_NCOLS && rc == 0; c++) {
-        if (!(b->cols & (1u << c))) {
-            continue;
+    *out = b;
+    return 0;
+}
+
+/* The stored records whose trace_id is id[0..len), into b->rows. */
+static int select_trace(struct clew_seg_block *b, const char *id, size_t len)
+{
+    b->rows = clew_malloc(b->nrec * sizeof(*b->rows) + 1);
+    if (b->rows == NULL) {
+        return -ENOMEM;
+    }
+    size_t m = 0;
+    uint32_t last = UINT32_MAX;
+    int last_match = 0;
+    for (size_t j = 0; j < b->nrec; j++) {
+        uint32_t t = b->tix[j];
+        if (t != last) { /* compare each triple once per run */
+            struct clew_str tr =
+                t == UINT32_MAX ? (struct clew_str){ "", 0 } : b->trip[3 * (size_t)t];
+            last_match = tr.len == len && (len == 0 || memcmp(tr.ptr, id, len) == 0);
+            last = t;
         }
-        unsigned c1 = c;
-        while (c1 + 1 < CLEW_SEG_NCOLS && (b->cols & (1u << (c1 + 1)))) {
-            c1++;
+        if (last_match) {
+            b->rows[m++] = (uint32_t)j;
         }
-        rc = load_run(b, dctx, i, c, c1, err);
-        c = c1;
     }
-done:
+    b->count = m;
+    return 0;
+}
+
+int clew_seg_block_read_trace(const struct clew_seg *s, size_t i, unsigned cols, const char *id,
+                              size_t len, struct clew_seg_block **out, char err[CLEW_ERR_LEN])
+{
+    *out = NULL;
+    if (i >= s->nblocks) {
+        return seg_err(err, s->path, CLEW_EBADARG, "block %zu: no such block", i);
+    }
+    struct clew_seg_block *b = block_new(s, i);
+    ZSTD_DCtx *dctx = clew_seg_dctx_new();
+    int rc = 0;
+    if (b == NULL || dctx == NULL) {
+        rc = seg_err(err, s->path, -ENOMEM, "block %zu: out of memory", i);
+    } else {
+        b->cols = cols_closure(cols) | CLEW_COL_IDS;
+        rc = load_cols(b, dctx, i, CLEW_COL_IDS, err);
+    }
+    if (rc == 0 && (rc = select_trace(b, id, len)) < 0) {
+        rc = seg_err(err, s->path, rc, "block %zu: out of memory", i);
+    }
+    if (rc == 0 && b->count > 0) {
+        rc = load_cols(b, dctx, i, b->cols & ~(unsigned)CLEW_COL_IDS, err);
+    }
     ZSTD_freeDCtx(dctx);
     if (rc < 0) {
         clew_seg_block_free(b);
@@ -1027,12 +1244,14 @@ void clew_seg_block_free(struct clew_seg_block *b)
     if (b == NULL) {
         return;
     }
+    clew_free(b->rows);
     clew_free(b->ts);
     clew_free(b->sid);
     clew_free(b->grp);
     clew_free(b->meta);
     clew_free(b->ids);
-    clew_free(b->id_off);
+    clew_free(b->trip);
+    clew_free(b->tix);
     for (int k = 0; k < 2; k++) {
         clew_free(b->str[k]);
         clew_free(b->str_off[k]);
@@ -1056,22 +1275,25 @@ void clew_seg_block_record(const struct clew_seg_block *b, size_t j, struct clew
     if (j >= b->count) {
         return;
     }
+    size_t r = row_of(b, j);
     if (b->ts != NULL) {
-        out->ts = b->ts[j];
+        out->ts = b->ts[r];
     }
     for (int l = 0; b->sid != NULL && l < CLEW_LABEL_COUNT; l++) {
-        uint32_t id = b->seg->streams[(size_t)b->sid[j] * CLEW_LABEL_COUNT + (size_t)l];
+        uint32_t id = b->seg->streams[(size_t)b->sid[r] * CLEW_LABEL_COUNT + (size_t)l];
         out->labels[l] = b->seg->dict[l][id];
     }
     if (b->meta != NULL) {
-        out->level = b->meta[j];
-        out->input = b->meta[b->count + j];
-        out->flags = clew_load_u16(b->meta + 2 * b->count + 2 * j);
+        out->level = b->meta[r];
+        out->input = b->meta[b->nrec + r];
+        out->flags = clew_load_u16(b->meta + 2 * b->nrec + 2 * r);
     }
-    if (b->id_off != NULL) {
-        out->trace_id = str_at(b->ids, b->id_off, j);
-        out->span_id = str_at(b->ids, b->id_off + (b->count + 1), j);
-        out->parent_span_id = str_at(b->ids, b->id_off + 2 * (b->count + 1), j);
+    if (b->tix != NULL) {
+        struct clew_str ids[3];
+        ids_of(b, r, ids);
+        out->trace_id = ids[0];
+        out->span_id = ids[1];
+        out->parent_span_id = ids[2];
     }
     if (b->str[0] != NULL) {
         out->message = str_at(b->str[0], b->str_off[0], j);

@@ -56,13 +56,23 @@ int clew_seg_trace_blocks(const struct clew_seg *s, const char *id, size_t len, 
                           size_t *n);
 
 /* Reads block i, decompressing the column groups in cols (CLEW_COL_*);
- * asking for MESSAGE or FIELDS also reads LABELS (the stored order of those
- * columns depends on the labels). *out is the caller's (clew_seg_block_free).
- * Returns 0, or CLEW_ECORRUPT / -errno / CLEW_EBADARG (no such block) with err
- * naming file and block; *out is then NULL. Any thread, concurrently. */
+ * asking for MESSAGE or FIELDS also reads LABELS and IDS (the stored order
+ * of those columns depends on the labels, their text refers to the ids).
+ * *out is the caller's (clew_seg_block_free). Returns 0, or CLEW_ECORRUPT /
+ * -errno / CLEW_EBADARG (no such block) with err naming file and block;
+ * *out is then NULL. Any thread, concurrently. */
 int clew_seg_block_read(const struct clew_seg *s, size_t i, unsigned cols,
                         struct clew_seg_block **out, char err[CLEW_ERR_LEN]);
 void clew_seg_block_free(struct clew_seg_block *b);
+
+/* Reads block i for a trace lookup: decodes the ids column, keeps only the
+ * records whose trace_id equals id[0..len) (in block order), and decodes
+ * the other column groups in cols for those records alone, so a block
+ * without a match costs only its ids column. The block's count is then the
+ * number of records kept (0 is not an error). Returns and errors as
+ * clew_seg_block_read. */
+int clew_seg_block_read_trace(const struct clew_seg *s, size_t i, unsigned cols, const char *id,
+                              size_t len, struct clew_seg_block **out, char err[CLEW_ERR_LEN]);
 
 size_t clew_seg_block_count(const struct clew_seg_block *b);
 /* Record j of the block; strings borrow the block (valid until it is

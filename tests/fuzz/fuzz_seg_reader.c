@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * Fuzzes the segment reader: the input is written to a private file, opened,
  * and everything the reader offers is exercised (every block with all
- * columns and with single columns, every record, label pruning and trace
- * lookups). The reader must never crash, read out of bounds or leak.
+ * columns and with single columns, every record, label pruning, trace
+ * lookups and trace reads of a block). The reader must never crash, read out of bounds or leak.
  *
  * Checksums would stop most mutations at the door, so each input is also run
  * a second time "fixed up": the harness walks the footer (docs/FORMAT.md),
@@ -62,6 +62,18 @@ static void walk_block(const struct clew_seg *s, size_t i, unsigned cols)
     const char *m = clew_seg_block_messages(b, &off);
     if (m != NULL && clew_seg_block_count(b) > 0) {
         sum += (size_t)off[clew_seg_block_count(b)];
+    }
+    if (clew_seg_block_count(b) > 0) { /* a trace read of the first record's trace */
+        struct clew_record r;
+        clew_seg_block_record(b, 0, &r);
+        struct clew_seg_block *t;
+        if (clew_seg_block_read_trace(s, i, cols, r.trace_id.ptr, r.trace_id.len, &t, err) == 0) {
+            for (size_t j = 0; j < clew_seg_block_count(t); j++) {
+                clew_seg_block_record(t, j, &r);
+                sum += r.message.len + r.fields.len + (size_t)r.ts;
+            }
+            clew_seg_block_free(t);
+        }
     }
     clew_seg_block_free(b);
     sink += sum; /* keeps the reads above from being optimised away */

@@ -149,6 +149,19 @@ static void make_random(struct recset *s, size_t n)
         r->parent_span_id = rand_id(s);
         r->fields =
             rnd() % 3 ? (struct clew_str){ NULL, 0 } : own_z(s, "{\"user\":\"u7\",\"n\":3}");
+        if (rnd() % 3 == 0) { /* the ids in the text too, as correlation finds them */
+            char m[400];
+            int k = snprintf(m, sizeof(m), "traceparent: 00-%.*s-%.*s-01 n=%u \xff",
+                             (int)r->trace_id.len, r->trace_id.ptr ? r->trace_id.ptr : "",
+                             (int)r->span_id.len, r->span_id.ptr ? r->span_id.ptr : "",
+                             (unsigned)(rnd() % 100000));
+            r->message = own(s, m, (size_t)k);
+            k = snprintf(m, sizeof(m), "{\"parent_span_id\":\"%.*s\",\"trace_id\":\"%.*s\"}",
+                         (int)r->parent_span_id.len,
+                         r->parent_span_id.ptr ? r->parent_span_id.ptr : "", (int)r->trace_id.len,
+                         r->trace_id.ptr ? r->trace_id.ptr : "");
+            r->fields = own(s, m, (size_t)k);
+        }
     }
 }
 
@@ -311,6 +324,47 @@ static void test_round_trip_edges(void **state)
     recset_free(&s);
 }
 
+/* Id triples reused at random and in a cycle longer than the ids column's
+ * move-to-front list (so references, evictions and re-sends all occur). */
+static void test_ids_reuse(void **state)
+{
+    (void)state;
+    enum { NTRIP = 600, N = 4000 };
+    struct recset s = { 0 };
+    struct clew_str trip[NTRIP][3];
+    for (size_t t = 0; t < NTRIP; t++) {
+        trip[t][0] = t % 5 == 0 ? own_z(&s, "not-hex-trace-id") : rand_hex(&s, 32);
+        trip[t][1] = rand_hex(&s, 16);
+    }
+    for (size_t t = 0; t < NTRIP; t++) {
+        trip[t][2] = t % 3 == 0 ? (struct clew_str){ NULL, 0 } : trip[(t * 7) % NTRIP][1];
+    }
+    s.n = N;
+    s.r = calloc(N, sizeof(*s.r));
+    assert_non_null(s.r);
+    for (size_t j = 0; j < N; j++) {
+        size_t t = j < N / 2 ? (j * 7) % NTRIP : rnd() % 40;
+        if (j % 11 == 0) {
+            continue; /* no ids */
+        }
+        s.r[j].ts = (int64_t)j;
+        s.r[j].trace_id = trip[t][0];
+        s.r[j].span_id = trip[t][1];
+        s.r[j].parent_span_id = trip[t][2];
+        char m[128];
+        int k = snprintf(m, sizeof(m), "span %.*s of %.*s", (int)trip[t][1].len, trip[t][1].ptr,
+                         (int)trip[t][0].len, trip[t][0].ptr);
+        s.r[j].message = own(&s, m, (size_t)k);
+    }
+    struct clew_seg_opts o;
+    clew_seg_opts_default(&o);
+    o.block_records = 3000;
+    char err[CLEW_ERR_LEN];
+    assert_int_equal(clew_seg_write(path, 5, s.r, s.n, &o, NULL, err), 0);
+    check_round_trip(&s);
+    recset_free(&s);
+}
+
 /* A block closes at block_bytes raw bytes as well as at block_records. */
 static void test_block_bytes_limit(void **state)
 {
@@ -445,6 +499,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip_random, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_block_bytes_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layout_and_determinism, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_file_left_on_error, setup, teardown),

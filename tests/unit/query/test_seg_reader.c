@@ -243,6 +243,61 @@ static void test_trace_index(void **state)
     clew_seg_free(s);
 }
 
+/* A trace read shows exactly the block's records of that trace, whole. */
+static void test_trace_read(void **state)
+{
+    (void)state;
+    char err[CLEW_ERR_LEN];
+    struct clew_seg *s;
+    assert_int_equal(clew_seg_open(path, &s, err), 0);
+    size_t seen = 0, empty = 0;
+    for (size_t t = 0; t < 40; t++) {
+        struct clew_str id = cstr(trace_ids[t]);
+        for (size_t i = 0; i < clew_seg_nblocks(s); i++) {
+            struct clew_seg_block *b;
+            unsigned cols = t % 2 ? CLEW_COL_ALL : CLEW_COL_TS | CLEW_COL_MESSAGE;
+            assert_int_equal(clew_seg_block_read_trace(s, i, cols, id.ptr, id.len, &b, err), 0);
+            size_t k = 0;
+            for (size_t j = i * PERBLK; j < (i + 1) * PERBLK && j < NREC; j++) {
+                if (!str_eq(recs[j].trace_id, id)) {
+                    continue;
+                }
+                assert_true(k < clew_seg_block_count(b));
+                struct clew_record r;
+                clew_seg_block_record(b, k++, &r);
+                assert_true(r.ts == recs[j].ts && str_eq(r.message, recs[j].message));
+                assert_true(str_eq(r.trace_id, id) && str_eq(r.span_id, recs[j].span_id));
+                if (cols == CLEW_COL_ALL) {
+                    assert_true(str_eq(r.fields, recs[j].fields) && r.level == recs[j].level);
+                    assert_true(str_eq(r.labels[CLEW_LABEL_HOST], recs[j].labels[CLEW_LABEL_HOST]));
+                } else {
+                    assert_int_equal(r.fields.len + r.level, 0);
+                }
+            }
+            assert_int_equal(clew_seg_block_count(b), k);
+            const uint32_t *off;
+            const char *m = clew_seg_block_messages(b, &off);
+            assert_true(k == 0 || (m != NULL && off[k] >= off[0]));
+            seen += k;
+            empty += k == 0;
+            clew_seg_block_free(b);
+        }
+    }
+    assert_true(seen > 100 && empty > 100);
+    /* The empty id matches the records without one. */
+    struct clew_seg_block *b;
+    assert_int_equal(clew_seg_block_read_trace(s, 0, CLEW_COL_ALL, "", 0, &b, err), 0);
+    size_t none = 0;
+    for (size_t j = 0; j < PERBLK; j++) {
+        none += recs[j].trace_id.len == 0;
+    }
+    assert_int_equal(clew_seg_block_count(b), none);
+    clew_seg_block_free(b);
+    assert_int_equal(clew_seg_block_read_trace(s, 9999, CLEW_COL_ALL, "x", 1, &b, err),
+                     CLEW_EBADARG);
+    clew_seg_free(s);
+}
+
 static void flip_byte(uint64_t off)
 {
     int fd = open(path, O_RDWR);
@@ -276,11 +331,55 @@ static void test_corrupt_block(void **state)
             assert_string_equal(err, want);
             /* The other columns of the block are still readable. */
             rc = clew_seg_block_read(s, i, CLEW_COL_ALL & ~CLEW_COL_MESSAGE, &b, err);
+            assert_int_equal(rc, 0);
+            clew_seg_block_free(b);
+            /* A trace read of the block decodes the message column only when
+             * the block holds the trace. */
+            struct clew_str none = cstr("ffffffffffffffffffffffffffffffff");
+            rc = clew_seg_block_read_trace(s, i, CLEW_COL_ALL, none.ptr, none.len, &b, err);
+            assert_int_equal(rc, 0);
+            assert_int_equal(clew_seg_block_count(b), 0);
+            clew_seg_block_free(b);
+            struct clew_str id = recs[3 * PERBLK].trace_id.len ? recs[3 * PERBLK].trace_id
+                                                               : recs[3 * PERBLK + 1].trace_id;
+            rc = clew_seg_block_read_trace(s, i, CLEW_COL_ALL, id.ptr, id.len, &b, err);
+            assert_int_equal(rc, CLEW_ECORRUPT);
+            assert_null(b);
+            rc = clew_seg_block_read(s, i, CLEW_COL_ALL & ~CLEW_COL_MESSAGE, &b, err);
         }
         assert_int_equal(rc, 0);
         if (i != 3) {
             assert_block_matches(b, i);
         }
+        clew_seg_block_free(b);
+    }
+    clew_seg_free(s);
+}
+
+/* Damage inside the ids column fails the block (the message text refers to
+ * the ids), and only that block. */
+static void test_corrupt_ids(void **state)
+{
+    (void)state;
+    char err[CLEW_ERR_LEN];
+    struct clew_seg *s;
+    assert_int_equal(clew_seg_open(path, &s, err), 0);
+    uint64_t off, clen, rlen;
+    assert_int_equal(clew_seg_block_column(s, 2, 3, &off, &clen, &rlen), 0);
+    clew_seg_free(s);
+    flip_byte(off + clen - 1);
+    assert_int_equal(clew_seg_open(path, &s, err), 0);
+    for (size_t i = 0; i < clew_seg_nblocks(s); i++) {
+        struct clew_seg_block *b;
+        int rc = clew_seg_block_read(s, i, CLEW_COL_MESSAGE, &b, err);
+        if (i == 2) {
+            assert_int_equal(rc, CLEW_ECORRUPT);
+            assert_non_null(strstr(err, "block 2: ids column checksum mismatch"));
+            rc = clew_seg_block_read_trace(s, i, CLEW_COL_TS, "x", 1, &b, err);
+            assert_int_equal(rc, CLEW_ECORRUPT);
+            rc = clew_seg_block_read(s, i, CLEW_COL_TS | CLEW_COL_META, &b, err);
+        }
+        assert_int_equal(rc, 0);
         clew_seg_block_free(b);
     }
     clew_seg_free(s);
@@ -369,9 +468,11 @@ static void test_partial_columns(void **state)
         struct clew_record r;
         clew_seg_block_record(b, k, &r);
         assert_true(r.ts == w->ts && str_eq(r.message, w->message));
-        /* Labels come along (they order the message column); the rest is empty. */
+        /* Labels and ids come along (they order the message column and fill
+         * its id placeholders); the rest is empty. */
         assert_true(str_eq(r.labels[CLEW_LABEL_SERVICE], w->labels[CLEW_LABEL_SERVICE]));
-        assert_int_equal(r.trace_id.len + r.span_id.len + r.fields.len + r.level, 0);
+        assert_true(str_eq(r.trace_id, w->trace_id) && str_eq(r.span_id, w->span_id));
+        assert_int_equal(r.fields.len + r.level + r.flags, 0);
     }
     clew_seg_block_free(b);
     assert_int_equal(clew_seg_block_read(s, 5, CLEW_COL_LABELS, &b, err), 0);
@@ -460,7 +561,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_block_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_pruning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trace_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trace_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_columns, setup, teardown),
