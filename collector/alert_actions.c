@@ -46,6 +46,7 @@ struct clew_actions {
     struct job *head, *tail;
     size_t queued;
     int busy, stop;
+    int curl_inited;
     CURL *curl;
     struct clew_actions_stats stats;
 };
@@ -361,8 +362,8 @@ int clew_actions_new(const struct clew_actions_opts *o, struct clew_actions **ou
     pthread_cond_init(&act->cv, NULL);
     pthread_cond_init(&act->idle_cv, NULL);
     int rc = 0;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-        (act->curl = curl_easy_init()) == NULL) {
+    act->curl_inited = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    if (!act->curl_inited || (act->curl = curl_easy_init()) == NULL) {
         snprintf(err, CLEW_ERR_LEN, "libcurl initialisation failed");
         rc = CLEW_EBADARG;
         goto fail;
@@ -415,6 +416,9 @@ void clew_actions_free(struct clew_actions *act)
     }
     if (act->curl != NULL) {
         curl_easy_cleanup(act->curl);
+    }
+    if (act->curl_inited) {
+        curl_global_cleanup(); /* reference-counted by libcurl */
     }
     pthread_cond_destroy(&act->cv);
     pthread_cond_destroy(&act->idle_cv);

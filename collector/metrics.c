@@ -122,6 +122,8 @@ static void store_metrics(struct clew_buf *b, struct clew_store *store)
             s.replay_cut_bytes);
     counter(b, "clew_retention_hours_dropped_total", "counter", "hour partitions dropped",
             s.hours_dropped);
+    counter(b, "clew_store_append_waits_total", "counter",
+            "appends that waited for a seal to finish (backpressure)", s.append_waits);
 }
 
 static void pipeline_metrics(struct clew_buf *b, struct clew_pipeline *pipe)

@@ -341,6 +341,7 @@ static int seal_pending(struct clew_store *s, int64_t now, char err[CLEW_ERR_LEN
         pthread_mutex_lock(&s->lock);
         if (rc < 0) {
             s->st.seal_errors++;
+            pthread_cond_broadcast(&s->sealed);
             s->sealing[i].next_try = now + RETRY_NS;
             first_rc = first_rc ? first_rc : rc;
             i++;
@@ -348,6 +349,7 @@ static int seal_pending(struct clew_store *s, int64_t now, char err[CLEW_ERR_LEN
         }
         s->st.seals++;
         clew_memtable_free(it.m);
+        pthread_cond_broadcast(&s->sealed); /* appends may wait for this */
         memmove(&s->sealing[i], &s->sealing[i + 1], (s->nsealing - i - 1) * sizeof(*s->sealing));
         s->nsealing--;
     }
@@ -486,6 +488,15 @@ int clew_store_append(struct clew_store *s, const struct clew_record *recs, size
 {
     uint64_t fseq = 0;
     pthread_mutex_lock(&s->lock);
+    /* Backpressure: while a seal is still running, the active memtable may
+     * grow to twice its size, no further; the writer waits here, its queue
+     * fills, and the pipeline pauses the inputs. */
+    uint64_t seal_errors = s->st.seal_errors; /* a failing seal must not wedge ingest */
+    while (!s->stop && s->nsealing > 0 && s->st.seal_errors == seal_errors &&
+           clew_memtable_raw_bytes(s->active) >= 2 * s->cfg.seal_bytes) {
+        s->st.append_waits++;
+        pthread_cond_wait(&s->sealed, &s->lock);
+    }
     int rc = n == 0 ? 0 : clew_wal_append(s->wal, recs, n, &fseq);
     if (rc < 0) {
         s->st.wal_errors++;
@@ -602,6 +613,7 @@ int clew_store_close(struct clew_store *s)
         pthread_mutex_lock(&s->lock);
         s->stop = 1;
         pthread_cond_signal(&s->wake);
+        pthread_cond_broadcast(&s->sealed);
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->thread, NULL);
         rc = s->nsealing > 0 ? CLEW_ECLOSED : 0; /* a seal failed: the WAL keeps them */

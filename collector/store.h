@@ -78,6 +78,7 @@ struct clew_store_stats {
     uint64_t replayed_records;
     uint64_t replay_cut_bytes;
     uint64_t hours_dropped;
+    uint64_t append_waits; /* appends that waited for a seal (backpressure) */
 };
 
 /* Opens the data directory (creating it), recovers the WAL, starts the

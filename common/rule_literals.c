@@ -44,14 +44,18 @@ static void run_add(struct lits *s, char c)
 }
 
 /* Skips a bracketed payload ({...}, <...>, '...') if one starts at p. */
-static void skip_bracketed(struct lits *s)
+/* Skips a bracketed escape argument at s->p when it opens with one of
+ * `opens` ("{", "{<'"). An argument that does not close means the scan
+ * has lost track of the pattern: no literal then. */
+static void skip_bracketed(struct lits *s, const char *opens)
 {
     char open = s->p < s->end ? *s->p : 0;
-    char close = open == '{' ? '}' : open == '<' ? '>' : open == '\'' ? '\'' : 0;
-    if (close == 0) {
+    if (open == 0 || strchr(opens, open) == NULL) {
         return;
     }
+    char close = open == '{' ? '}' : open == '<' ? '>' : '\'';
     const char *e = memchr(s->p + 1, close, (size_t)(s->end - s->p - 1));
+    s->bad |= e == NULL;
     s->p = e != NULL ? e + 1 : s->end;
 }
 
@@ -68,7 +72,59 @@ static void skip_while_digits(struct lits *s, int hex, size_t max)
     }
 }
 
-/* After a backslash (s->p at the escaped byte). */
+/* After "\Q": to just past the next "\E", or the end. Quoted bytes are
+ * plain even inside a class or a group (a quoted ']' or ')' closes
+ * nothing). */
+static void skip_quoted(struct lits *s)
+{
+    const char *e = s->p;
+    while (e + 1 < s->end && !(e[0] == '\\' && e[1] == 'E')) {
+        e++;
+    }
+    s->p = e + 1 < s->end ? e + 2 : s->end;
+}
+
+/* Escapes the scanner follows: a letter without an argument (classes,
+ * anchors, control characters). Any other escape with a letter or digit
+ * (\\g, \\k, \\p, \\N, \\o, \\c, back references) makes it give up: such
+ * patterns run without a prefilter rather than risk a wrong literal. */
+static int simple_escape(char c)
+{
+    return c != 0 && strchr("dDwWsShHvVRXntrfeabBAzZGKE", c) != NULL;
+}
+
+static int is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* After the letter of \\Q or \\x (or any other escape letter c). */
+static void escape_tail(struct lits *s, char c)
+{
+    if (c == 'Q') {
+        skip_quoted(s);
+    } else if (c == 'x' && s->p < s->end && *s->p == '{') {
+        skip_bracketed(s, "{");
+    } else if (c == 'x') {
+        skip_while_digits(s, 1, 2);
+    } else if (is_alnum(c) && !simple_escape(c)) {
+        s->bad = 1;
+    }
+}
+
+/* At a backslash inside a class or a skipped group: past the escape. */
+static void skip_escape(struct lits *s)
+{
+    s->p++;
+    if (s->p >= s->end) {
+        s->bad = 1;
+        return;
+    }
+    escape_tail(s, *s->p++);
+}
+
+/* After a backslash at the top level (s->p at the escaped byte): a
+ * non-alphanumeric byte is itself, a literal. */
 static void scan_escape(struct lits *s)
 {
     if (s->p >= s->end) {
@@ -76,57 +132,33 @@ static void scan_escape(struct lits *s)
         return;
     }
     char c = *s->p++;
-    int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum) {
+    if (!is_alnum(c)) {
         run_add(s, c);
         return;
     }
     run_end(s);
-    switch (c) {
-    case 'Q': { /* \Q...\E: quoted; skipped rather than followed */
-        const char *e = s->p;
-        while (e + 1 < s->end && !(e[0] == '\\' && e[1] == 'E')) {
-            e++;
-        }
-        s->p = e + 1 < s->end ? e + 2 : s->end;
-        break;
+    escape_tail(s, c);
+}
+
+/* At '[' inside a class: the end of a POSIX class ("[:alpha:]") starting
+ * there, or NULL when it is a plain '[' (PCRE2's check_posix_syntax: a ']'
+ * or another "[:" before the ":]" means it is not one). */
+static const char *posix_end(const char *p, const char *end)
+{
+    if (p + 1 >= end || (p[1] != ':' && p[1] != '.' && p[1] != '=')) {
+        return NULL;
     }
-    case 'x':
-        if (s->p < s->end && *s->p == '{') {
-            skip_bracketed(s);
-        } else {
-            skip_while_digits(s, 1, 2);
+    char term = p[1];
+    for (p += 2; p < end; p++) {
+        if (*p == '\\' && p + 1 < end && (p[1] == ']' || p[1] == '\\')) {
+            p++;
+        } else if ((*p == '[' && p + 1 < end && p[1] == term) || *p == ']') {
+            return NULL;
+        } else if (*p == term && p + 1 < end && p[1] == ']') {
+            return p + 2;
         }
-        break;
-    case 'c':
-        s->p += s->p < s->end;
-        break;
-    case 'o':
-    case 'N':
-        skip_bracketed(s);
-        break;
-    case 'p':
-    case 'P':
-        if (s->p < s->end && *s->p == '{') {
-            skip_bracketed(s);
-        } else {
-            s->p += s->p < s->end;
-        }
-        break;
-    case 'g':
-    case 'k':
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-')) {
-            s->p++;
-        }
-        skip_bracketed(s);
-        skip_while_digits(s, 0, 10);
-        break;
-    default:
-        if (c >= '0' && c <= '9') {
-            skip_while_digits(s, 0, 10);
-        }
-        break;
     }
+    return NULL;
 }
 
 static void skip_class(struct lits *s)
@@ -139,13 +171,9 @@ static void skip_class(struct lits *s)
     }
     while (s->p < s->end && *s->p != ']') {
         if (*s->p == '\\') {
-            s->p += 2;
-        } else if (*s->p == '[' && s->p + 1 < s->end && s->p[1] == ':') {
-            const char *e = s->p + 2; /* [:alpha:] */
-            while (e + 1 < s->end && !(e[0] == ':' && e[1] == ']')) {
-                e++;
-            }
-            s->p = e + 1 < s->end ? e + 2 : s->p + 1;
+            skip_escape(s);
+        } else if (*s->p == '[' && posix_end(s->p, s->end) != NULL) {
+            s->p = posix_end(s->p, s->end); /* [:alpha:], [.x.], [=x=] */
         } else {
             s->p++;
         }
@@ -179,10 +207,13 @@ static void scan_group(struct lits *s)
     }
     int depth = 1;
     while (s->p < s->end && depth > 0) {
-        char c = *s->p++;
+        char c = *s->p;
         if (c == '\\') {
-            s->p += s->p < s->end;
-        } else if (c == '[') {
+            skip_escape(s);
+            continue;
+        }
+        s->p++;
+        if (c == '[') {
             skip_class(s);
         } else {
             depth += (c == '(') - (c == ')');
@@ -282,9 +313,25 @@ static int scan_alt(struct lits *s)
     return 0;
 }
 
+/* Whether the pattern holds (*ACCEPT) (or (*ACCEPT:NAME)) anywhere: a
+ * match may then end there, before the bytes that follow it. */
+static int has_accept(const char *p, size_t len)
+{
+    static const char verb[] = "(*ACCEPT";
+    for (size_t i = 0; i + sizeof(verb) - 1 <= len; i++) {
+        if (memcmp(p + i, verb, sizeof(verb) - 1) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 size_t clew_rule_find_literals(const char *pattern, size_t len, char lit[][CLEW_RULE_LITERAL_MAX],
                                size_t *lens)
 {
+    if (has_accept(pattern, len)) {
+        return 0;
+    }
     struct lits s;
     memset(&s, 0, sizeof(s));
     s.p = pattern;

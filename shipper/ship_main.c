@@ -1,10 +1,78 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT
+ * clew-ship: the node shipper. See clew-ship --help and docs/SHIPPER.md. */
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "shipper/agent.h"
+#include "shipper/ship_config.h"
+
+static int log_level(const char *name)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } levels[] = { { "error", CLEW_LOG_ERROR },
+                   { "warn", CLEW_LOG_WARN },
+                   { "info", CLEW_LOG_INFO },
+                   { "debug", CLEW_LOG_DEBUG } };
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        if (strcmp(levels[i].name, name) == 0) {
+            return levels[i].level;
+        }
+    }
+    return -1;
+}
+
+static int check_listeners(const struct clew_ship_config *cfg)
+{
+    if (strcmp(cfg->syslog, "off") != 0 || strcmp(cfg->gelf, "off") != 0) {
+        fprintf(stderr, "clew-ship: --syslog and --gelf listeners are not implemented yet\n");
+        return -1;
+    }
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "ship: not yet implemented\n");
-    return 2;
+    struct clew_ship_config cfg;
+    char err[CLEW_ERR_LEN];
+    signal(SIGPIPE, SIG_IGN);
+    if (clew_ship_config_init(&cfg) < 0) {
+        fprintf(stderr, "clew-ship: out of memory\n");
+        return 2;
+    }
+    int rc = clew_ship_config_parse_args(&cfg, argc - 1, argv + 1, stdout, err);
+    if (rc != 0) {
+        if (rc < 0) {
+            fprintf(stderr, "clew-ship: %s\n", err);
+        }
+        clew_ship_config_close(&cfg);
+        return rc > 0 ? 0 : 2;
+    }
+    int level = log_level(cfg.log_level);
+    if (level < 0 || check_listeners(&cfg) < 0) {
+        if (level < 0) {
+            fprintf(stderr, "clew-ship: --log-level: want error, warn, info or debug\n");
+        }
+        clew_ship_config_close(&cfg);
+        return 2;
+    }
+    clew_log_threshold = level;
+    if (cfg.log_file[0] != '\0' && (rc = clew_log_open(cfg.log_file)) < 0) {
+        fprintf(stderr, "clew-ship: --log-file %s: %s\n", cfg.log_file, clew_strerror(rc));
+        clew_ship_config_close(&cfg);
+        return 2;
+    }
+    struct clew_agent *a;
+    if ((rc = clew_agent_new(&cfg, &a, err)) < 0) {
+        clew_log(CLEW_LOG_ERROR, "ship", "%s", err);
+        clew_ship_config_close(&cfg);
+        return 1;
+    }
+    rc = clew_agent_run(a);
+    clew_agent_free(a);
+    clew_ship_config_close(&cfg);
+    return rc;
 }

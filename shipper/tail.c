@@ -1,0 +1,914 @@
+/* SPDX-License-Identifier: MIT
+ * Positions. read_off is the next byte to read; carry holds the bytes of
+ * the unfinished line that starts at line_off = read_off - carry.len.
+ * Every complete line is pushed into the file's assembler with its [start,
+ * end) offsets; a record it emits carries the offset a restart may resume
+ * from. acked is the largest such offset the collector acknowledged; only
+ * acked offsets reach the checkpoint. A truncated file gets a new id, so
+ * acknowledgements of batches read before the truncation are ignored. */
+#include "shipper/tail.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "shipper/cri.h"
+#include "shipper/docker_json.h"
+
+#define TAIL_CHUNK       (256u << 10)
+#define TAIL_MAX_LINE    (4u << 20)
+#define TAIL_ROTATE_WAIT (5 * 1000000000LL)
+#define REPORT_EVERY_NS  (60 * 1000000000LL)
+
+enum { FMT_UNKNOWN = 0, FMT_DOCKER = 1, FMT_CRI = 2 };
+
+struct tfile {
+    uint32_t id;
+    char *path;
+    int fd;
+    int from_cri_root;
+    int fmt;
+    uint64_t dev, ino;
+    uint64_t read_off;
+    struct clew_buf carry;
+    int skipping;
+    uint64_t acked;
+    uint64_t reread_until; /* read by the previous run (its checkpoint says) */
+    int detached;
+    int finished; /* detached, read to the end, held records flushed */
+    int seen;     /* found by the current scan */
+    int64_t last_growth_ns;
+    int at_eof;
+    uint32_t fp_len; /* CLEW_CKPT_FP_MAX once the head is known, else 0 */
+    uint64_t fp_hash;
+    struct clew_asm *as;
+    struct clew_ship_fixed fx;
+    const struct clew_docker_line *cur; /* the line being pushed (attrs) */
+    struct clew_tail *t;
+};
+
+struct pending_ckpt {
+    struct clew_ckpt_file f;
+    int used;
+};
+
+struct clew_tail {
+    struct clew_tail_opts o;
+    char *docker_root, *cri_root, *host;
+    clew_tail_emit_cb emit;
+    clew_tail_event_cb event;
+    void *ud;
+    struct tfile **files;
+    size_t nfiles, capfiles;
+    uint32_t next_id;
+    size_t rr; /* round-robin start of poll */
+    struct clew_ckpt restore;
+    int restored; /* the first scan after restore looked for rotated files */
+    struct clew_buf scratch;
+    int64_t last_err_report;
+    struct clew_tail_stats st;
+};
+
+static void eventf(struct clew_tail *t, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void eventf(struct clew_tail *t, int level, const char *fmt, ...)
+{
+    if (t->event == NULL) {
+        return;
+    }
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    t->event(t->ud, level, text);
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+static void on_asm(void *ud, const struct clew_asm_rec *r)
+{
+    struct tfile *f = ud;
+    struct clew_tail *t = f->t;
+    struct clew_tail_rec out = { .file = f->id, .safe_off = r->safe_off, .fx = &f->fx };
+    out.e.ts = r->ts;
+    out.e.stream = r->stream;
+    out.e.msg = r->msg;
+    out.e.flags = r->flags;
+    out.e.partial = r->partial;
+    if (f->cur != NULL && f->cur->nattrs > 0) {
+        out.e.attr_keys = f->cur->attr_keys;
+        out.e.attr_vals = f->cur->attr_vals;
+        out.e.nattrs = f->cur->nattrs;
+    }
+    t->st.records++;
+    if (r->safe_off < f->reread_until) {
+        t->st.reread++;
+    }
+    t->emit(t->ud, &out);
+}
+
+/* ---- metadata ------------------------------------------------------------- */
+
+static void dir_of(const char *path, char *out, size_t len)
+{
+    snprintf(out, len, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (slash) {
+        *slash = '\0';
+    }
+}
+
+static int docker_fixed(struct clew_tail *t, struct tfile *f)
+{
+    char dir[4096], cfg[4200], err[CLEW_ERR_LEN];
+    dir_of(f->path, dir, sizeof(dir));
+    const char *id = strrchr(dir, '/');
+    id = id ? id + 1 : dir;
+    struct clew_docker_meta m;
+    snprintf(cfg, sizeof(cfg), "%s/config.v2.json", dir);
+    int have = clew_docker_meta_load(cfg, &m, err) == 0;
+    if (!have) {
+        eventf(t, 4, "no container metadata: %s", err);
+    }
+    struct clew_ship_fixed *fx = &f->fx;
+    int rc = clew_ship_fixed_add(fx, "host", t->host, strlen(t->host));
+    rc = rc ? rc : clew_ship_fixed_add(fx, "container_id", id, strlen(id));
+    if (have) {
+        rc = rc ? rc : clew_ship_fixed_add(fx, "container_name", m.name, strlen(m.name));
+        rc = rc ? rc : clew_ship_fixed_add(fx, "service", m.service, strlen(m.service));
+        rc = rc ? rc : clew_ship_fixed_add(fx, "image", m.image, strlen(m.image));
+        rc = rc ? rc : clew_ship_fixed_add(fx, "compose_project", m.project, strlen(m.project));
+        clew_docker_meta_clear(&m);
+    }
+    return rc;
+}
+
+static int cri_fixed(struct clew_tail *t, struct tfile *f)
+{
+    struct clew_cri_meta m;
+    struct clew_ship_fixed *fx = &f->fx;
+    int rc = clew_ship_fixed_add(fx, "host", t->host, strlen(t->host));
+    if (rc == 0 && clew_cri_path_parse(f->path, strlen(f->path), &m) == 0) {
+        char restart[16];
+        int n = m.restart >= 0 ? snprintf(restart, sizeof(restart), "%d", m.restart) : 0;
+        rc = clew_ship_fixed_add(fx, "container_name", m.container.ptr, m.container.len);
+        rc = rc ? rc : clew_ship_fixed_add(fx, "namespace", m.namespace_.ptr, m.namespace_.len);
+        rc = rc ? rc : clew_ship_fixed_add(fx, "pod", m.pod.ptr, m.pod.len);
+        rc = rc ? rc : clew_ship_fixed_add(fx, "pod_uid", m.uid.ptr, m.uid.len);
+        rc = rc ? rc : clew_ship_fixed_add(fx, "restart", restart, (size_t)n);
+    }
+    return rc;
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+static void file_free(struct tfile *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    if (f->fd >= 0) {
+        close(f->fd);
+    }
+    clew_asm_free(f->as);
+    clew_buf_close(&f->carry);
+    clew_ship_fixed_close(&f->fx);
+    clew_free(f->path);
+    clew_free(f);
+}
+
+static int add_file(struct clew_tail *t, struct tfile *f)
+{
+    if (t->nfiles == t->capfiles) {
+        size_t cap = t->capfiles ? t->capfiles * 2 : 16;
+        struct tfile **nf = clew_realloc(t->files, cap * sizeof(*nf));
+        if (nf == NULL) {
+            return -ENOMEM;
+        }
+        t->files = nf;
+        t->capfiles = cap;
+    }
+    t->files[t->nfiles++] = f;
+    t->st.opened++;
+    return 0;
+}
+
+/* Checks a checkpoint entry's fingerprint against the file's head. */
+static int fingerprint_ok(int fd, const struct clew_ckpt_file *c)
+{
+    uint8_t head[CLEW_CKPT_FP_MAX];
+    if (c->fp_len == 0) {
+        return 1;
+    }
+    ssize_t n = pread(fd, head, c->fp_len, 0);
+    return n == (ssize_t)c->fp_len && clew_ckpt_fingerprint(head, c->fp_len) == c->fp_hash;
+}
+
+/* The checkpoint entry for (dev, ino), consumed. */
+static struct clew_ckpt_file *take_ckpt(struct clew_tail *t, uint64_t dev, uint64_t ino)
+{
+    struct clew_ckpt_file *c = clew_ckpt_find(&t->restore, dev, ino);
+    if (c == NULL || c->offset == UINT64_MAX) {
+        return NULL;
+    }
+    return c;
+}
+
+static void resume_from(struct clew_tail *t, struct tfile *f, const struct stat *st)
+{
+    struct clew_ckpt_file *c = take_ckpt(t, f->dev, f->ino);
+    if (c == NULL) {
+        return;
+    }
+    if ((uint64_t)st->st_size >= c->offset && fingerprint_ok(f->fd, c)) {
+        f->read_off = f->acked = c->offset;
+        f->reread_until = c->read;
+        if (c->fp_len == CLEW_CKPT_FP_MAX) {
+            f->fp_len = c->fp_len;
+            f->fp_hash = c->fp_hash;
+        }
+        t->st.resumed++;
+        eventf(t, 6, "%s: resuming at offset %llu", f->path, (unsigned long long)c->offset);
+    } else {
+        eventf(t, 4, "%s: checkpointed inode holds other data now: reading from the start",
+               f->path);
+    }
+    c->offset = UINT64_MAX; /* used */
+}
+
+static int open_file(struct clew_tail *t, const char *path, int cri, int detached)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int e = errno;
+        t->st.errors++;
+        if (fd >= 0) {
+            close(fd);
+        }
+        eventf(t, 3, "cannot read %s: %s", path, strerror(e));
+        return 0;
+    }
+    struct tfile *f = clew_calloc(1, sizeof(*f));
+    int rc = -ENOMEM;
+    if (f == NULL) {
+        close(fd);
+        return rc;
+    }
+    f->fd = fd;
+    f->t = t;
+    f->id = ++t->next_id;
+    f->dev = (uint64_t)st.st_dev;
+    f->ino = (uint64_t)st.st_ino;
+    f->from_cri_root = cri;
+    f->fmt = cri ? FMT_UNKNOWN : FMT_DOCKER;
+    f->detached = detached;
+    f->seen = 1;
+    f->last_growth_ns = 0;
+    clew_buf_init(&f->carry);
+    clew_ship_fixed_init(&f->fx);
+    if ((f->path = clew_strdup(path)) == NULL ||
+        clew_asm_new(&t->o.asm_opts, on_asm, f, &f->as) < 0 ||
+        (rc = cri ? cri_fixed(t, f) : docker_fixed(t, f)) < 0 || (rc = add_file(t, f)) < 0) {
+        file_free(f);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    resume_from(t, f, &st);
+    return 0;
+}
+
+static struct tfile *find_path(struct clew_tail *t, const char *path)
+{
+    for (size_t i = 0; i < t->nfiles; i++) {
+        if (!t->files[i]->detached && strcmp(t->files[i]->path, path) == 0) {
+            return t->files[i];
+        }
+    }
+    return NULL;
+}
+
+static struct tfile *find_inode(struct clew_tail *t, uint64_t dev, uint64_t ino)
+{
+    for (size_t i = 0; i < t->nfiles; i++) {
+        if (t->files[i]->dev == dev && t->files[i]->ino == ino) {
+            return t->files[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static int push_line(struct clew_tail *t, struct tfile *f, const char *line, size_t len,
+                     uint64_t start, int64_t now)
+{
+    uint64_t end = start + len + 1;
+    t->st.lines++;
+    if (f->fmt == FMT_UNKNOWN) { /* kubelet's order: CRI first, then Docker JSON */
+        struct clew_cri_line c;
+        f->fmt = clew_cri_line_parse(line, len, &c) == 0 ? FMT_CRI : FMT_DOCKER;
+    }
+    if (f->fmt == FMT_CRI) {
+        struct clew_cri_line c;
+        if (clew_cri_line_parse(line, len, &c) < 0) {
+            t->st.bad_lines++;
+            return 0;
+        }
+        return clew_asm_push(f->as, c.stream, c.ts, c.content.ptr, c.content.len, c.complete, start,
+                             end, now);
+    }
+    struct clew_docker_line d;
+    int rc = clew_docker_line_parse(line, len, &t->scratch, &d);
+    if (rc < 0) {
+        t->st.bad_lines++;
+        return rc == -ENOMEM ? rc : 0;
+    }
+    f->cur = &d;
+    rc = clew_asm_push(f->as, d.stream, d.ts, d.content.ptr, d.content.len, d.complete, start, end,
+                       now);
+    f->cur = NULL;
+    return rc;
+}
+
+/* Pushes every complete line in carry; keeps the rest. */
+static int drain_lines(struct clew_tail *t, struct tfile *f, int64_t now)
+{
+    const char *base = (const char *)f->carry.data;
+    size_t pos = 0, len = f->carry.len;
+    uint64_t line_off = f->read_off - len;
+    int rc = 0;
+    while (rc == 0 && pos < len) {
+        const char *nl = memchr(base + pos, '\n', len - pos);
+        if (nl == NULL) {
+            break;
+        }
+        size_t n = (size_t)(nl - base - (ptrdiff_t)pos);
+        if (f->skipping) {
+            f->skipping = 0; /* the end of an overlong line: dropped */
+        } else {
+            rc = push_line(t, f, base + pos, n, line_off + pos, now);
+        }
+        pos += n + 1;
+    }
+    if (pos > 0) {
+        memmove(f->carry.data, base + pos, len - pos);
+        f->carry.len = len - pos;
+    }
+    if (f->carry.len > t->o.max_line) {
+        /* No newline in sight: push the head as a line, drop the rest. */
+        t->st.cut_lines++;
+        rc = rc ? rc : push_line(t, f, base, f->carry.len, f->read_off - f->carry.len, now);
+        f->carry.len = 0;
+        f->skipping = 1;
+    }
+    return rc;
+}
+
+/* Hashes the file's first CLEW_CKPT_FP_MAX bytes. Returns 0, or -1 when
+ * the file is shorter. */
+static int head_hash(const struct tfile *f, uint64_t *out)
+{
+    uint8_t head[CLEW_CKPT_FP_MAX];
+    if (pread(f->fd, head, sizeof(head), 0) != (ssize_t)sizeof(head)) {
+        return -1;
+    }
+    *out = clew_ckpt_fingerprint(head, sizeof(head));
+    return 0;
+}
+
+static void truncated(struct clew_tail *t, struct tfile *f)
+{
+    t->st.truncations++;
+    eventf(t, 4, "%s: truncated (copytruncate?) below offset %llu: reading from the start", f->path,
+           (unsigned long long)f->read_off);
+    clew_asm_reset(f->as);
+    f->carry.len = 0;
+    f->skipping = 0;
+    f->read_off = 0;
+    f->acked = 0;
+    f->fp_len = 0;
+    f->id = ++t->next_id; /* acks of older batches no longer apply */
+}
+
+/* Reads one chunk. Returns bytes read, 0 at the end, or a negative error. */
+static ssize_t read_chunk(struct clew_tail *t, struct tfile *f, int64_t now)
+{
+    if (clew_buf_reserve(&f->carry, t->o.read_chunk) < 0) {
+        return -ENOMEM;
+    }
+    ssize_t n = pread(f->fd, f->carry.data + f->carry.len, t->o.read_chunk, (off_t)f->read_off);
+    if (n < 0) {
+        t->st.errors++;
+        return errno == EINTR ? 0 : -errno;
+    }
+    if (n == 0) {
+        struct stat st;
+        if (fstat(f->fd, &st) == 0 && (uint64_t)st.st_size < f->read_off) {
+            truncated(t, f);
+            return 1;
+        }
+        f->at_eof = 1;
+        return 0;
+    }
+    f->at_eof = 0;
+    f->last_growth_ns = now;
+    f->carry.len += (size_t)n;
+    f->read_off += (uint64_t)n;
+    if (f->fp_len == 0 && f->read_off >= CLEW_CKPT_FP_MAX && head_hash(f, &f->fp_hash) == 0) {
+        f->fp_len = CLEW_CKPT_FP_MAX;
+    }
+    t->st.bytes += (uint64_t)n;
+    int rc = drain_lines(t, f, now);
+    return rc < 0 ? rc : n;
+}
+
+/* Reads file f until the budget is used. Returns 1 when it has more, 0 at
+ * its end, 2 when the output is full, or -ENOMEM. */
+static int poll_file(struct clew_tail *t, struct tfile *f, size_t budget, size_t *used,
+                     int (*can_read)(void *ud), void *ud, int64_t now_ns)
+{
+    ssize_t n = 1;
+    while (*used < budget && (n = read_chunk(t, f, now_ns)) > 0) {
+        *used += (size_t)n;
+        if (!can_read(ud)) {
+            return 2;
+        }
+    }
+    if (n == -ENOMEM) {
+        return -ENOMEM;
+    }
+    if (n < 0) {
+        eventf(t, 3, "read %s: %s", f->path, strerror((int)-n));
+        return 0;
+    }
+    return n > 0;
+}
+
+int clew_tail_poll(struct clew_tail *t, size_t budget, int (*can_read)(void *ud), void *ud,
+                   int64_t now_ns)
+{
+    size_t used = 0;
+    int more = 0;
+    /* Rotated files first: their lines are older than the new file's.
+     * The others round-robin so one busy file cannot starve the rest. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < t->nfiles; k++) {
+            struct tfile *f = t->files[pass ? (t->rr + k) % t->nfiles : k];
+            if (f->finished || f->detached != !pass) {
+                continue;
+            }
+            int rc = poll_file(t, f, budget, &used, can_read, ud, now_ns);
+            if (rc < 0 || rc == 2) {
+                return rc < 0 ? rc : 1;
+            }
+            more |= rc;
+        }
+    }
+    t->rr++;
+    return more;
+}
+
+/* ---- discovery ------------------------------------------------------------ */
+
+static void rate_limited(struct clew_tail *t, int64_t now, const char *what, const char *path,
+                         int e)
+{
+    t->st.errors++;
+    if (now - t->last_err_report >= REPORT_EVERY_NS || t->last_err_report == 0) {
+        t->last_err_report = now;
+        eventf(t, 3, "%s %s: %s", what, path, strerror(e));
+    }
+}
+
+static int adopt_siblings(struct clew_tail *t, const char *path, int64_t since_ns, int cri);
+static int64_t mtime_of(int fd);
+
+static int scan_path(struct clew_tail *t, const char *path, int cri, int64_t now)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        return 0; /* vanished between glob and stat */
+    }
+    struct tfile *f = find_path(t, path);
+    if (f && f->dev == (uint64_t)st.st_dev && f->ino == (uint64_t)st.st_ino) {
+        f->seen = 1;
+        uint64_t h;
+        /* copytruncate followed by more writes than we had read: the size
+         * check cannot see it, the head's fingerprint can. */
+        if (f->fp_len > 0 && (head_hash(f, &h) < 0 || h != f->fp_hash)) {
+            truncated(t, f);
+        }
+        return 0;
+    }
+    if (f) { /* the name points at a new inode: the old one was rotated */
+        f->detached = 1;
+        t->st.rotations++;
+        eventf(t, 6, "%s: rotated (new inode); finishing the old one", path);
+        /* More than one rotation since the last scan: the ones between. */
+        int rc = adopt_siblings(t, path, mtime_of(f->fd), cri);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    struct tfile *same = find_inode(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    if (same) {
+        same->seen = 1;
+        return 0;
+    }
+    if (access(path, R_OK) < 0) {
+        rate_limited(t, now, "cannot read", path, errno);
+        return 0;
+    }
+    return open_file(t, path, cri, 0);
+}
+
+static int scan_glob(struct clew_tail *t, const char *root, const char *pattern, int cri,
+                     int64_t now)
+{
+    char pat[4200];
+    snprintf(pat, sizeof(pat), "%s/%s", root, pattern);
+    glob_t g;
+    memset(&g, 0, sizeof(g));
+    int grc = glob(pat, 0, NULL, &g);
+    int rc = 0;
+    if (grc == GLOB_ABORTED || (grc == GLOB_NOMATCH && access(root, R_OK | X_OK) < 0)) {
+        rate_limited(t, now, cri ? "CRI log root" : "Docker root", root, errno ? errno : EACCES);
+    }
+    for (size_t i = 0; grc == 0 && i < g.gl_pathc && rc == 0; i++) {
+        rc = scan_path(t, g.gl_pathv[i], cri, now);
+    }
+    globfree(&g);
+    return rc;
+}
+
+/* Whether name is a rotated sibling of base: "<base>.1", "<base>.<date>";
+ * compressed and temporary files are not followed. */
+static int sibling_name(const char *name, const char *base)
+{
+    size_t bl = strlen(base), nl = strlen(name);
+    if (nl <= bl + 1 || strncmp(name, base, bl) != 0 || name[bl] != '.') {
+        return 0;
+    }
+    return !(nl > 3 && strcmp(name + nl - 3, ".gz") == 0) &&
+           !(nl > 4 && strcmp(name + nl - 4, ".tmp") == 0);
+}
+
+struct sib {
+    char path[4400];
+    int64_t mtime_ns;
+};
+
+static int cmp_sib(const void *a, const void *b)
+{
+    const struct sib *x = a, *y = b;
+    return x->mtime_ns < y->mtime_ns ? -1 : x->mtime_ns > y->mtime_ns;
+}
+
+#define MAX_SIBS 64
+
+/* Follows, from their start, the rotated siblings of path that are not
+ * followed yet and were written at or after since_ns: files rotated away
+ * before a scan (or while stopped) saw them. Oldest first. */
+static int adopt_siblings(struct clew_tail *t, const char *path, int64_t since_ns, int cri)
+{
+    char dir[4096];
+    dir_of(path, dir, sizeof(dir));
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return 0;
+    }
+    struct sib *sibs = clew_malloc(MAX_SIBS * sizeof(*sibs));
+    size_t n = 0;
+    struct dirent *e;
+    while (sibs && n < MAX_SIBS && (e = readdir(d)) != NULL) {
+        struct stat st;
+        if (!sibling_name(e->d_name, base)) {
+            continue;
+        }
+        snprintf(sibs[n].path, sizeof(sibs[n].path), "%s/%s", dir, e->d_name);
+        if (stat(sibs[n].path, &st) == 0 && S_ISREG(st.st_mode) &&
+            !find_inode(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) {
+            sibs[n].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+            n += sibs[n].mtime_ns >= since_ns;
+        }
+    }
+    closedir(d);
+    if (sibs == NULL) {
+        return -ENOMEM;
+    }
+    qsort(sibs, n, sizeof(*sibs), cmp_sib);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        eventf(t, 4, "%s: rotated before it was seen; reading it whole", sibs[i].path);
+        rc = open_file(t, sibs[i].path, cri, 1);
+    }
+    clew_free(sibs);
+    return rc;
+}
+
+static int64_t mtime_of(int fd)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        return INT64_MAX;
+    }
+    return (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+}
+
+/* The live name a rotated name comes from: ".../x-json.log.1" and
+ * ".../0.log.20240115-103000" give ".../x-json.log" and ".../0.log". */
+static void live_name(const char *path, char *out, size_t len)
+{
+    snprintf(out, len, "%s", path);
+    char *slash = strrchr(out, '/');
+    char *name = slash ? slash + 1 : out;
+    for (char *p = strstr(name, ".log"); p; p = strstr(p + 1, ".log")) {
+        if (p[4] == '\0' || p[4] == '.') {
+            p[4] = '\0';
+            return;
+        }
+    }
+}
+
+/* A checkpointed inode the globs did not find: look for it among the
+ * rotated siblings of its old name (<f>.1, <n>.log.<date>), then pick up
+ * the siblings rotated after it. */
+static int find_rotated(struct clew_tail *t, struct clew_ckpt_file *c)
+{
+    char dir[4096], live[4400];
+    dir_of(c->path, dir, sizeof(dir));
+    live_name(c->path, live, sizeof(live));
+    const char *base = strrchr(live, '/');
+    base = base ? base + 1 : live;
+    const char *old = strrchr(c->path, '/');
+    old = old ? old + 1 : c->path;
+    int cri = t->cri_root && strncmp(c->path, t->cri_root, strlen(t->cri_root)) == 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = 0;
+    struct tfile *found = NULL;
+    while (d && !found && rc == 0 && (e = readdir(d)) != NULL) {
+        char p[8400];
+        struct stat st;
+        /* The name it had (a rotated file stays under its name until the
+         * next rotation) or any rotated sibling of the live name. */
+        if (!sibling_name(e->d_name, base) && strcmp(e->d_name, old) != 0) {
+            continue;
+        }
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (stat(p, &st) == 0 && (uint64_t)st.st_dev == c->dev && (uint64_t)st.st_ino == c->ino) {
+            eventf(t, 6, "%s: rotated while stopped, finishing it as %s", c->path, p);
+            rc = open_file(t, p, cri, 1);
+            found = rc == 0 ? find_inode(t, c->dev, c->ino) : NULL;
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    if (rc == 0 && found) {
+        return adopt_siblings(t, live, mtime_of(found->fd), cri);
+    }
+    if (rc == 0) {
+        t->st.ckpt_lost++;
+        eventf(t, 4, "%s (inode %llu): gone; lines after offset %llu may be lost", c->path,
+               (unsigned long long)c->ino, (unsigned long long)c->offset);
+        c->offset = UINT64_MAX;
+    }
+    return rc;
+}
+
+static void remove_at(struct clew_tail *t, size_t i)
+{
+    file_free(t->files[i]);
+    memmove(&t->files[i], &t->files[i + 1], (t->nfiles - i - 1) * sizeof(t->files[0]));
+    t->nfiles--;
+}
+
+/* Reads what a detached file still holds. Returns 1 when it had more
+ * (so it is not finished yet), 0 at its end. */
+static int read_rest(struct clew_tail *t, struct tfile *f, int64_t now)
+{
+    int grew = 0;
+    ssize_t n;
+    while ((n = read_chunk(t, f, now)) > 0) {
+        grew = 1;
+    }
+    return grew;
+}
+
+/* Detached files: read to the end, idle long enough, then flushed; freed
+ * once everything read was acknowledged. */
+static void retire(struct clew_tail *t, int64_t now)
+{
+    for (size_t i = 0; i < t->nfiles; i++) {
+        struct tfile *f = t->files[i];
+        uint64_t consumed = f->read_off - f->carry.len;
+        if (!f->finished) {
+            clew_asm_tick(f->as, now, consumed);
+        }
+        if (f->detached && !f->finished && f->at_eof &&
+            now - f->last_growth_ns >= t->o.rotate_wait_ns && !read_rest(t, f, now)) {
+            if (f->carry.len > 0 && !f->skipping) { /* a last line without newline */
+                push_line(t, f, (const char *)f->carry.data, f->carry.len, consumed, now);
+                f->carry.len = 0;
+            }
+            clew_asm_flush(f->as, f->read_off);
+            f->finished = 1;
+            close(f->fd);
+            f->fd = -1;
+        }
+        if (f->finished && f->acked >= f->read_off) {
+            eventf(t, 6, "%s: finished (%llu bytes)", f->path, (unsigned long long)f->read_off);
+            remove_at(t, i--);
+        }
+    }
+}
+
+int clew_tail_scan(struct clew_tail *t, int64_t now_ns)
+{
+    for (size_t i = 0; i < t->nfiles; i++) {
+        t->files[i]->seen = 0;
+    }
+    int rc = 0;
+    if (t->docker_root) {
+        rc = scan_glob(t, t->docker_root, "*/*-json.log", 0, now_ns);
+    }
+    if (rc == 0 && t->cri_root) {
+        rc = scan_glob(t, t->cri_root, "*/*/*.log", 1, now_ns);
+    }
+    for (size_t i = 0; rc == 0 && i < t->nfiles; i++) {
+        struct tfile *f = t->files[i];
+        if (!f->seen && !f->detached) {
+            f->detached = 1;
+            eventf(t, 6, "%s: renamed or deleted; finishing it", f->path);
+        }
+    }
+    if (rc == 0 && !t->restored) {
+        t->restored = 1;
+        for (size_t i = 0; rc == 0 && i < t->restore.n; i++) {
+            if (t->restore.files[i].offset != UINT64_MAX) {
+                rc = find_rotated(t, &t->restore.files[i]);
+            }
+        }
+    }
+    retire(t, now_ns);
+    return rc;
+}
+
+/* ---- public --------------------------------------------------------------- */
+
+int clew_tail_new(const struct clew_tail_opts *opts, clew_tail_emit_cb emit,
+                  clew_tail_event_cb event, void *ud, struct clew_tail **out,
+                  char err[CLEW_ERR_LEN])
+{
+    *out = NULL;
+    struct clew_tail *t = clew_calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    t->o = *opts;
+    t->o.read_chunk = t->o.read_chunk ? t->o.read_chunk : TAIL_CHUNK;
+    t->o.max_line = t->o.max_line ? t->o.max_line : TAIL_MAX_LINE;
+    t->o.rotate_wait_ns = t->o.rotate_wait_ns ? t->o.rotate_wait_ns : TAIL_ROTATE_WAIT;
+    t->emit = emit;
+    t->event = event;
+    t->ud = ud;
+    clew_buf_init(&t->scratch);
+    const char *host = opts->host ? opts->host : "";
+    if ((opts->docker_root && opts->docker_root[0] &&
+         !(t->docker_root = clew_strdup(opts->docker_root))) ||
+        (opts->cri_root && opts->cri_root[0] && !(t->cri_root = clew_strdup(opts->cri_root))) ||
+        !(t->host = clew_strdup(host))) {
+        clew_tail_free(t);
+        return -ENOMEM;
+    }
+    if (!t->docker_root && !t->cri_root) {
+        snprintf(err, CLEW_ERR_LEN, "neither a Docker nor a CRI log root to follow");
+        clew_tail_free(t);
+        return CLEW_EBADARG;
+    }
+    *out = t;
+    return 0;
+}
+
+void clew_tail_free(struct clew_tail *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < t->nfiles; i++) {
+        file_free(t->files[i]);
+    }
+    clew_free(t->files);
+    clew_ckpt_clear(&t->restore);
+    clew_buf_close(&t->scratch);
+    clew_free(t->docker_root);
+    clew_free(t->cri_root);
+    clew_free(t->host);
+    clew_free(t);
+}
+
+int clew_tail_restore(struct clew_tail *t, const struct clew_ckpt *c)
+{
+    clew_ckpt_clear(&t->restore);
+    for (size_t i = 0; i < c->n; i++) {
+        if (clew_ckpt_add(&t->restore, &c->files[i]) < 0) {
+            return -ENOMEM;
+        }
+    }
+    t->restored = 0;
+    return 0;
+}
+
+void clew_tail_ack(struct clew_tail *t, uint32_t id, uint64_t off)
+{
+    for (size_t i = 0; i < t->nfiles; i++) {
+        struct tfile *f = t->files[i];
+        if (f->id == id) {
+            if (off > f->acked) {
+                f->acked = off;
+            }
+            return;
+        }
+    }
+}
+
+void clew_tail_flush(struct clew_tail *t)
+{
+    for (size_t i = 0; i < t->nfiles; i++) {
+        struct tfile *f = t->files[i];
+        if (!f->finished) {
+            clew_asm_flush(f->as, f->read_off - f->carry.len);
+        }
+    }
+}
+
+static int ckpt_entry(struct tfile *f, struct clew_ckpt *c)
+{
+    struct clew_ckpt_file e = { .dev = f->dev,
+                                .ino = f->ino,
+                                .offset = f->acked,
+                                .read = f->read_off - f->carry.len,
+                                .path = f->path };
+    uint8_t head[CLEW_CKPT_FP_MAX];
+    size_t want = f->acked < CLEW_CKPT_FP_MAX ? (size_t)f->acked : CLEW_CKPT_FP_MAX;
+    if (want > 0 && f->fd >= 0 && pread(f->fd, head, want, 0) == (ssize_t)want) {
+        e.fp_len = (uint32_t)want;
+        e.fp_hash = clew_ckpt_fingerprint(head, want);
+    }
+    return clew_ckpt_add(c, &e);
+}
+
+int clew_tail_checkpoint(struct clew_tail *t, struct clew_ckpt *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        clew_free(c->files[i].path);
+    }
+    c->n = 0;
+    for (size_t i = 0; i < t->nfiles; i++) {
+        int rc = ckpt_entry(t->files[i], c);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    /* Entries not resolved yet (the first scan has not run) are kept. */
+    for (size_t i = 0; !t->restored && i < t->restore.n; i++) {
+        if (t->restore.files[i].offset != UINT64_MAX &&
+            clew_ckpt_add(c, &t->restore.files[i]) < 0) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int clew_tail_caught_up(const struct clew_tail *t)
+{
+    for (size_t i = 0; i < t->nfiles; i++) {
+        const struct tfile *f = t->files[i];
+        if (!f->finished && (!f->at_eof || clew_asm_holding(f->as))) {
+            return 0;
+        }
+        if (f->acked < f->read_off - f->carry.len) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void clew_tail_stats(const struct clew_tail *t, struct clew_tail_stats *out)
+{
+    *out = t->st;
+    out->files = t->nfiles;
+}

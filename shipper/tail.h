@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT
+ * tail: finds and follows container log files: Docker json-file logs
+ * (<docker-root>/<id>/<id>-json.log) and CRI logs (<cri-root>/<ns>_<pod>_
+ * <uid>/<container>/<n>.log). Owns one struct per followed file (device,
+ * inode, open descriptor, read position, unfinished line, line assembler,
+ * pre-encoded metadata). Follows rotation by rename (the old inode is read
+ * to its end through the open descriptor while the new file is picked up),
+ * copytruncate (a file shorter than the read position restarts at 0),
+ * deletion and replacement; resumes from checkpoint entries by (device,
+ * inode), also when the file was renamed while the shipper was down, and
+ * starts over when the fingerprint of a file's head no longer matches.
+ * Emits decoded, joined records with the offset a restart may resume from;
+ * offsets become durable only through clew_tail_ack. Blocking file I/O on
+ * the caller's thread (the shipper's loop); callbacks run inside the calls. */
+#ifndef CLEW_TAIL_H
+#define CLEW_TAIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clew/error.h"
+#include "shipper/checkpoint.h"
+#include "shipper/multiline.h"
+#include "shipper/ship_encode.h"
+
+struct clew_tail_opts {
+    const char *docker_root; /* NULL or "": no Docker discovery            */
+    const char *cri_root;    /* NULL or "": no CRI discovery               */
+    const char *host;        /* node name sent as `host`                   */
+    size_t read_chunk;       /* bytes per read call (256 KiB)              */
+    size_t max_line;         /* longer physical lines are cut (4 MiB)      */
+    int64_t rotate_wait_ns;  /* a rotated file is followed this long after
+                                its last growth (5 s)                      */
+    struct clew_asm_opts asm_opts;
+};
+
+/* One record to ship; everything is borrowed during the callback. */
+struct clew_tail_rec {
+    uint32_t file;     /* id for clew_tail_ack               */
+    uint64_t safe_off; /* resume offset once this is durable */
+    const struct clew_ship_fixed *fx;
+    struct clew_ship_entry e;
+};
+
+typedef void (*clew_tail_emit_cb)(void *ud, const struct clew_tail_rec *r);
+/* Human-readable events (rotation, truncation, unreadable paths). */
+typedef void (*clew_tail_event_cb)(void *ud, int level, const char *text);
+
+struct clew_tail_stats {
+    uint64_t files;       /* followed now                          */
+    uint64_t opened;      /* since start                           */
+    uint64_t rotations;   /* renames / replacements seen           */
+    uint64_t truncations; /* copytruncate seen                     */
+    uint64_t resumed;     /* files resumed from a checkpoint       */
+    uint64_t ckpt_lost;   /* checkpointed files not found again    */
+    uint64_t bytes;       /* bytes read                            */
+    uint64_t lines;       /* physical lines decoded                */
+    uint64_t bad_lines;   /* lines that did not decode             */
+    uint64_t cut_lines;   /* physical lines longer than max_line   */
+    uint64_t records;     /* records emitted                       */
+    uint64_t reread;      /* records the previous run had read too  */
+    uint64_t errors;      /* open/read/stat failures               */
+};
+
+struct clew_tail;
+
+/* Creates a tailer. Returns 0, -ENOMEM or CLEW_EBADARG (err says why). */
+int clew_tail_new(const struct clew_tail_opts *opts, clew_tail_emit_cb emit,
+                  clew_tail_event_cb event, void *ud, struct clew_tail **out,
+                  char err[CLEW_ERR_LEN]);
+void clew_tail_free(struct clew_tail *t);
+
+/* Remembers the checkpoint's file entries (copied): the next scans resume
+ * those files. Returns 0 or -ENOMEM. */
+int clew_tail_restore(struct clew_tail *t, const struct clew_ckpt *c);
+
+/* Discovers files, detects rotation, truncation and deletion, flushes idle
+ * held records and closes finished files. now_ns: monotonic. Returns 0 or
+ * -ENOMEM. */
+int clew_tail_scan(struct clew_tail *t, int64_t now_ns);
+
+/* Reads up to budget bytes across the followed files while can_read(ud)
+ * says yes, emitting records. Returns 1 when unread data remains, 0 when
+ * every file is at its end, or -ENOMEM. */
+int clew_tail_poll(struct clew_tail *t, size_t budget, int (*can_read)(void *ud), void *ud,
+                   int64_t now_ns);
+
+/* Everything before off in file id was delivered (or is safe on disk). */
+void clew_tail_ack(struct clew_tail *t, uint32_t id, uint64_t off);
+
+/* Flushes every held record of every file (shutdown). */
+void clew_tail_flush(struct clew_tail *t);
+
+/* Fills c's file entries (c->files replaced) with the acknowledged
+ * positions. Returns 0 or -ENOMEM. */
+int clew_tail_checkpoint(struct clew_tail *t, struct clew_ckpt *c);
+
+/* Whether every followed file is read to its end and all of it acked. */
+int clew_tail_caught_up(const struct clew_tail *t);
+
+void clew_tail_stats(const struct clew_tail *t, struct clew_tail_stats *out);
+
+#endif
