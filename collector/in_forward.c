@@ -122,6 +122,9 @@ static int on_end(struct in_forward *in, struct clew_tcp_conn *c, const struct c
     if (ev->chunk.len == 0) {
         return 0;
     }
+    if (ticket != 0) {
+        clew_pipeline_expedite(in->env->pipe); /* the client waits for this ack */
+    }
     int rc = queue_ack(fc, ticket, ev->chunk);
     if (rc < 0) {
         clew_input_report(&in->st, "forward", CLEW_INERR_BUFFER, c->peer,

@@ -21,6 +21,7 @@ struct batch {
     struct clew_record *recs;
     size_t n, cap;
     size_t bytes;
+    int urgent; /* an ack waits for it: sync right after the append */
     struct clew_arena arena;
 };
 
@@ -147,6 +148,9 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_unlock(&p->lock);
         int rc = clew_store_append(p->store, b->recs, b->n, &b->seq);
+        if (rc == 0 && b->urgent) {
+            clew_store_sync_soon(p->store);
+        }
         pthread_mutex_lock(&p->lock);
         p->queued_bytes -= b->bytes;
         p->st.queued_bytes = p->queued_bytes;
@@ -349,6 +353,13 @@ int clew_pipeline_push(struct clew_pipeline *p, const struct clew_record *r, uin
         clew_pipeline_flush(p);
     }
     return 0;
+}
+
+void clew_pipeline_expedite(struct clew_pipeline *p)
+{
+    if (p->cur != NULL) {
+        p->cur->urgent = 1;
+    }
 }
 
 uint64_t clew_pipeline_durable(const struct clew_pipeline *p)

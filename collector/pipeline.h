@@ -87,6 +87,11 @@ void clew_pipeline_store_durable(struct clew_pipeline *p, uint64_t seq);
  * lost and counted): an input must not ack it. Remembers the last 64. */
 int clew_pipeline_failed(struct clew_pipeline *p, uint64_t ticket);
 
+/* Someone waits for the current batch to be durable (a Forward ack): the
+ * writer asks the store to sync as soon as it is appended, instead of at
+ * the next --fsync interval. Loop thread. */
+void clew_pipeline_expedite(struct clew_pipeline *p);
+
 /* The highest durable ticket so far. */
 uint64_t clew_pipeline_durable(const struct clew_pipeline *p);
 

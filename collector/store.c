@@ -532,6 +532,16 @@ int clew_store_append(struct clew_store *s, const struct clew_record *recs, size
     return 0;
 }
 
+void clew_store_sync_soon(struct clew_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->sync_now) {
+        s->sync_now = 1;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 uint64_t clew_store_durable_seq(struct clew_store *s)
 {
     pthread_mutex_lock(&s->lock);

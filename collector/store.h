@@ -95,6 +95,10 @@ int clew_store_open(const struct clew_store_config *cfg, clew_store_durable_cb d
 int clew_store_append(struct clew_store *s, const struct clew_record *recs, size_t n,
                       uint64_t *seq);
 
+/* Asks the flusher to make what is appended durable now rather than at the
+ * next interval (someone waits for an ack: group commit). Any thread. */
+void clew_store_sync_soon(struct clew_store *s);
+
 /* Highest durable sequence number. */
 uint64_t clew_store_durable_seq(struct clew_store *s);
 

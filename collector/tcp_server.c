@@ -115,6 +115,8 @@ static void on_connection(uv_stream_t *l, int status)
         clew_tcp_conn_close(c);
         return;
     }
+    /* Acks are small writes a peer waits for: no Nagle delay. */
+    uv_tcp_nodelay(&c->handle, 1);
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) == 0) {
