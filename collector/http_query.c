@@ -29,7 +29,7 @@
 #define TAIL_WAIT_NS      (250 * 1000000LL)
 #define HEARTBEAT_S       15 /* an empty line after this long without output */
 #define TAIL_HEARTBEAT_NS (HEARTBEAT_S * CLEW_NS_PER_SEC)
-#define TRACE_WINDOW_NS   (5 * CLEW_NS_PER_SEC) /* as `clew trace` */
+#define TRACE_WINDOW_NS   (-1) /* off, as `clew trace`: links are indexed */
 #define NDJSON            "application/x-ndjson"
 
 /* ------------------------------------------------------------ parameters */

@@ -30,6 +30,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/rec_codec.h"
+#include "common/rec_copy.h"
 #include "common/seg_text.h"
 
 /* Defaults, measured on ~310-byte loghub-based records (bench/storage):
@@ -864,6 +865,15 @@ static void add_trace_keys(struct wr *w, size_t a, size_t b, uint32_t blk)
         uint64_t h = clew_seg_trace_hash(s.ptr, s.len);
         w->keys[w->nkeys++] = (h & ~TRACE_BLOCK_MASK) | blk;
     }
+    /* Records that link their trace to another id are found by that id
+     * too, under the link hash (rare: about one record a request). */
+    for (size_t j = a; j < b; j++) {
+        struct clew_str link;
+        if (w->recs[j].fields.len > 0 && clew_rec_link_id(&w->recs[j], &link)) {
+            uint64_t h = clew_seg_link_hash(link.ptr, link.len);
+            w->keys[w->nkeys++] = (h & ~TRACE_BLOCK_MASK) | blk;
+        }
+    }
 }
 
 static int write_block(struct wr *w, size_t a, size_t b, uint64_t raw)
@@ -1239,7 +1249,7 @@ static int build(struct wr *w)
         return rc;
     }
     w->cctx = clew_seg_cctx_new();
-    w->keys = clew_malloc(w->n * sizeof(*w->keys));
+    w->keys = clew_malloc(2 * w->n * sizeof(*w->keys)); /* trace + link per record */
     w->bmax = w->n < w->opts->block_records ? w->n : w->opts->block_records;
     w->perm = clew_malloc(w->bmax * sizeof(*w->perm));
     int bad = w->cctx == NULL || w->keys == NULL || w->perm == NULL ||

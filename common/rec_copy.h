@@ -18,4 +18,10 @@ void clew_rec_strings(struct clew_record *r, struct clew_str *out[CLEW_REC_NSTRI
  * partly copied and must not be used). */
 int clew_rec_copy(struct clew_record *dst, const struct clew_record *src, struct clew_arena *a);
 
+/* The id a record links its trace to: the string value of "link_id" in
+ * its fields (as the correlation stage, or an input's `_link_id`, puts it
+ * there). Sets *out to a view into r->fields and returns 1, or returns 0
+ * when there is none (or it holds escapes: ids never do). */
+int clew_rec_link_id(const struct clew_record *r, struct clew_str *out);
+
 #endif

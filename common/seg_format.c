@@ -11,6 +11,11 @@ uint64_t clew_seg_trace_hash(const char *id, size_t len)
     return XXH64(id, len, 0);
 }
 
+uint64_t clew_seg_link_hash(const char *id, size_t len)
+{
+    return XXH64(id, len, 0x6c696e6b); /* "link" */
+}
+
 uint32_t clew_seg_checksum(const void *p, size_t len)
 {
     return (uint32_t)XXH3_64bits(p, len);

@@ -65,6 +65,11 @@ struct clew_seg_info {
 /* Hash of a trace id for the trace index (xxh64, seed 0). */
 uint64_t clew_seg_trace_hash(const char *id, size_t len);
 
+/* Hash under which a record is also indexed when it links its trace to
+ * another id (fields "link_id"): xxh64 with its own seed, so a lookup can
+ * ask for the records that link to an id apart from those that carry it. */
+uint64_t clew_seg_link_hash(const char *id, size_t len);
+
 /* Checksum of stored bytes (columns, header, tail): the low 32 bits of
  * XXH3_64bits. */
 uint32_t clew_seg_checksum(const void *p, size_t len);

@@ -7,13 +7,13 @@
  *
  * Links go both ways. Forward: a record found names other ids
  * (clew_trace_record_ids), which are looked up in turn. Backward: a record
- * that names an id of the chain but carries another trace id cannot be
- * found through the trace index yet (links are not indexed), so a scan of
- * the chain's time range widened by --link-window reads the ids and fields
- * columns of the records there; that scan is the stopgap to drop once the
- * link ids are in the segments' trace index. Each record is collected only
- * from the lookup of its own trace id, so a record reached through two ids
- * appears once. */
+ * that links to an id of the chain while carrying another trace id is
+ * found through the segments' link index (the reader's with_links), and
+ * its own trace id is looked up in turn. --link-window D adds a scan of the
+ * chain's time range widened by D for links the index cannot know (data
+ * written before links were indexed); it is off by default. Each record is
+ * collected only from the lookup of its own trace id, so a record reached
+ * through two ids appears once. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +29,7 @@
 #include "query/reader.h"
 #include "query/trace.h"
 
-#define DEFAULT_LINK_WINDOW_NS (5 * CLEW_NS_PER_SEC)
+#define DEFAULT_LINK_WINDOW_NS (-1) /* off: the link index answers */
 #define LINK_SCAN_MAX_NS       (CLEW_NS_PER_HOUR / 4) /* longest chain given a reverse scan */
 
 struct known_id {
@@ -170,6 +170,7 @@ static int follow(struct lookup *lk)
             struct known_id *k = &lk->ids[lk->next++];
             lk->cur = (struct clew_str){ k->id, k->len };
             f.trace_id = lk->cur;
+            f.with_links = 1;
             rc = scan(lk, &f, on_forward);
         }
         if (rc < 0 || lk->o->link_window_ns < 0 || lk->t->nrecords == 0 ||
@@ -238,8 +239,9 @@ static void trace_usage(void)
            "                  [--data DIR | --server URL [--token T]] ID\n"
            "Prints every record of the request ID (a trace id or a linked request id)\n"
            "in time order and its span tree as a waterfall. --json prints one object:\n"
-           "{trace_id, records: [...], spans: [...]}. --link-window D (default 5s, 'off'\n"
-           "to disable): how far around the chain to look for records linking into it.\n"
+           "{trace_id, records: [...], spans: [...]}. Links are found through the index;\n"
+           "--link-window D (default off) also scans D around the chain for links in\n"
+           "data written before links were indexed.\n"
            "Exit status: 0 records found, 1 none, 2 error.\n");
 }
 

@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/arena.h"
 #include "common/datadir.h"
+#include "common/rec_copy.h"
 #include "common/timeutil.h"
 #include "common/wal_read.h"
 #include "query/seg_reader.h"
@@ -35,7 +36,11 @@ int clew_filter_match(const struct clew_filter *f, const struct clew_record *r)
             return 0;
         }
     }
-    return f->trace_id.len == 0 || str_eq(f->trace_id, r->trace_id);
+    if (f->trace_id.len == 0 || str_eq(f->trace_id, r->trace_id)) {
+        return 1;
+    }
+    struct clew_str link;
+    return f->with_links && clew_rec_link_id(r, &link) && str_eq(f->trace_id, link);
 }
 
 /* The state of one scan. */
@@ -135,6 +140,46 @@ static int scan_block(struct scan *sc, const struct clew_seg *seg, size_t i)
 }
 
 /* The blocks of seg to read: all, or those the trace index names. */
+/* The records of seg that link to the trace id but do not carry it (those
+ * were found through the trace index already): found through the link
+ * index, read whole (they are rare: about one a request). */
+static int scan_links(struct scan *sc, const struct clew_seg *seg)
+{
+    const struct clew_str *tid = &sc->f->trace_id;
+    uint32_t *blocks;
+    size_t n;
+    int rc = clew_seg_link_blocks(seg, tid->ptr, tid->len, &blocks, &n);
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        char err[CLEW_ERR_LEN];
+        struct clew_seg_block *b;
+        rc = clew_seg_block_read(seg, blocks[k], sc->cols | CLEW_COL_IDS | CLEW_COL_FIELDS, &b,
+                                 err);
+        if (rc < 0) {
+            if (rc == -ENOMEM) {
+                break;
+            }
+            report(sc, err);
+            rc = 0;
+            continue;
+        }
+        sc->st->blocks_read++;
+        size_t m = clew_seg_block_count(b);
+        for (size_t j = 0; rc == 0 && j < m; j++) {
+            struct clew_record r;
+            struct clew_str link;
+            clew_seg_block_record(b, j, &r);
+            if (!str_eq(*tid, r.trace_id) && clew_rec_link_id(&r, &link) && str_eq(*tid, link) &&
+                clew_filter_match(sc->f, &r)) {
+                sc->st->records++;
+                rc = sc->cb(sc->ud, &r);
+            }
+        }
+        clew_seg_block_free(b);
+    }
+    clew_free(blocks);
+    return rc;
+}
+
 static int scan_segment(struct scan *sc, const char *path)
 {
     char err[CLEW_ERR_LEN];
@@ -174,6 +219,9 @@ static int scan_segment(struct scan *sc, const char *path)
         sc->st->blocks_pruned += clew_seg_nblocks(seg) - nblocks;
     }
     clew_free(blocks);
+    if (rc == 0 && indexed && sc->f->with_links) {
+        rc = scan_links(sc, seg);
+    }
     clew_seg_free(seg);
     return rc;
 }

@@ -27,6 +27,8 @@ struct clew_filter {
     struct clew_str labels[CLEW_LABEL_COUNT]; /* exact match where label_mask  */
     unsigned label_mask;                      /* bit i: filter on labels[i]    */
     struct clew_str trace_id;                 /* exact match when len > 0      */
+    int with_links;   /* trace_id also matches records linking to it (their
+                         fields "link_id"; see common/rec_copy.h)             */
     unsigned cols;    /* CLEW_COL_* the caller needs in the records it gets */
     int skip_wal;     /* segments only                                       */
 };

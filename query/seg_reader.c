@@ -608,12 +608,24 @@ static int u32_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int index_blocks(const struct clew_seg *s, uint64_t h, uint32_t **blocks, size_t *n);
+
 int clew_seg_trace_blocks(const struct clew_seg *s, const char *id, size_t len, uint32_t **blocks,
                           size_t *n)
 {
+    return index_blocks(s, clew_seg_trace_hash(id, len), blocks, n);
+}
+
+int clew_seg_link_blocks(const struct clew_seg *s, const char *id, size_t len, uint32_t **blocks,
+                         size_t *n)
+{
+    return index_blocks(s, clew_seg_link_hash(id, len), blocks, n);
+}
+
+static int index_blocks(const struct clew_seg *s, uint64_t h, uint32_t **blocks, size_t *n)
+{
     *blocks = NULL;
     *n = 0;
-    uint64_t h = clew_seg_trace_hash(id, len);
     size_t bk = s->tbits ? (size_t)(h >> (64 - s->tbits)) : 0;
     uint64_t fp = (h << s->tbits) >> (64 - s->tfp);
     uint32_t lo = clew_load_u32(s->ttab + 4 * bk), hi = clew_load_u32(s->ttab + 4 * bk + 4);

@@ -55,6 +55,11 @@ int clew_seg_block_has_label(const struct clew_seg *s, size_t i, enum clew_label
 int clew_seg_trace_blocks(const struct clew_seg *s, const char *id, size_t len, uint32_t **blocks,
                           size_t *n);
 
+/* Like clew_seg_trace_blocks, for the records that link their trace to id
+ * (fields "link_id" == id, indexed under clew_seg_link_hash). */
+int clew_seg_link_blocks(const struct clew_seg *s, const char *id, size_t len,
+                         uint32_t **blocks, size_t *n);
+
 /* Reads block i, decompressing the column groups in cols (CLEW_COL_*);
  * asking for MESSAGE or FIELDS also reads LABELS and IDS (the stored order
  * of those columns depends on the labels, their text refers to the ids).

@@ -813,8 +813,8 @@ static void test_links_through_store(void **state)
         t = lookup("Y", 5 * CLEW_NS_PER_SEC, 0, 0, NULL);
         assert_messages(t, "A|B|C");
         clew_trace_free(t);
-        t = lookup("X", -1, 0, 0, NULL); /* no reverse scan */
-        assert_messages(t, "A");
+        t = lookup("X", -1, 0, 0, NULL); /* no scan: B links X through the link index */
+        assert_messages(t, "A|B|C");
         clew_trace_free(t);
         t = lookup("X", 20 * 60 * CLEW_NS_PER_SEC, 0, 0, &st); /* reaches D, then E */
         assert_messages(t, "A|B|C|D|E");
@@ -825,7 +825,7 @@ static void test_links_through_store(void **state)
         assert_int_equal(st.link_scan_skipped, 0);
         clew_trace_free(t);
         t = lookup("long", 5 * CLEW_NS_PER_SEC, 0, 0, &st);
-        assert_messages(t, "L1|L2");
+        assert_messages(t, "L1|M1|L2"); /* M1 through the link index, not a scan */
         assert_int_equal(st.link_scan_skipped, 1);
         assert_int_equal(st.link_scans, 0);
         clew_trace_free(t);
@@ -873,10 +873,12 @@ static void test_bounds_through_store(void **state)
     assert_int_equal(t->nrecords, 7);
     assert_int_equal(st.truncated, 1);
     clew_trace_free(t);
-    t = lookup("chain-39", -1, 0, 0, &st); /* links to chain-40, which has no record */
-    assert_int_equal(t->nrecords, 2);
-    assert_int_equal(st.ids, 2);
-    assert_int_equal(st.truncated, 0);
+    /* chain-39 links to chain-40 (no record); the link index leads back
+     * through chain-38, -37, ... until the id bound. */
+    t = lookup("chain-39", -1, 0, 0, &st);
+    assert_int_equal(st.ids, CLEW_TRACE_MAX_IDS);
+    assert_int_equal(t->nrecords, 2 * (CLEW_TRACE_MAX_IDS - 1));
+    assert_int_equal(st.truncated, 1);
     clew_trace_free(t);
 }
 
