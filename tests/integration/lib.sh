@@ -42,6 +42,22 @@ free_port() {
 # start_clewd [extra clewd options...]: sets SYSLOG_PORT GELF_PORT FORWARD_PORT
 # HTTP_PORT DATA, starts clewd in the background and waits until it listens.
 start_clewd() {
+    local attempt
+    for attempt in 1 2 3 4 5; do
+        if start_clewd_once "$@"; then
+            return 0
+        fi
+        # Another test may have taken a port between our check and the bind:
+        # the ports a test did not fix itself are drawn again.
+        tail -n 5 "$WORK/clewd.log" | grep -qiE "in use|cannot listen" ||
+            fail "clewd exited during start-up"
+        unset SYSLOG_PORT GELF_PORT FORWARD_PORT HTTP_PORT
+    done
+    fail "clewd could not bind free ports in 5 attempts"
+}
+
+# start_clewd_once: one start; returns 1 if clewd exited during start-up.
+start_clewd_once() {
     SYSLOG_PORT=${SYSLOG_PORT:-$(free_port)}
     GELF_PORT=${GELF_PORT:-$(free_port)}
     FORWARD_PORT=${FORWARD_PORT:-$(free_port)}
@@ -57,7 +73,11 @@ start_clewd() {
         if tail -n +"$((seen + 1))" "$WORK/clewd.log" 2>/dev/null | grep -q "clewd: started"; then
             return 0
         fi
-        kill -0 "$CLEWD_PID" 2>/dev/null || fail "clewd exited during start-up"
+        if ! kill -0 "$CLEWD_PID" 2>/dev/null; then
+            wait "$CLEWD_PID" 2>/dev/null || true
+            CLEWD_PID=""
+            return 1
+        fi
         sleep 0.05
     done
     fail "clewd did not start within 5 s"
