@@ -29,7 +29,9 @@
 
 #include "bench/lib/corpus_gen.h"
 #include "collector/store.h"
+#include "bench/lib/raw_line.h"
 #include "common/alloc.h"
+#include "common/rec_copy.h"
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/json_out.h"
@@ -75,41 +77,7 @@ static double median(double *v, int n)
     return n > 0 ? v[n / 2] : 0;
 }
 
-/* The raw line a container printed (bench/storage's format). */
-static void write_raw(FILE *f, struct clew_buf *b, const struct clew_record *r)
-{
-    char ts[40];
-    clew_time_format(r->ts, 6, ts, sizeof(ts));
-    struct clew_str cn = r->labels[CLEW_LABEL_CONTAINER_NAME];
-    if (cn.len > 0 && cn.ptr[0] == '/') {
-        cn.ptr++;
-        cn.len--;
-    }
-    fprintf(f, "%s %.*s %.*s[%.*s] %s ", ts, (int)r->labels[CLEW_LABEL_HOST].len,
-            r->labels[CLEW_LABEL_HOST].ptr, (int)r->labels[CLEW_LABEL_SERVICE].len,
-            r->labels[CLEW_LABEL_SERVICE].ptr, (int)cn.len, cn.ptr, clew_level_name(r->level));
-    if (r->fields.len > 2) {
-        clew_buf_reset(b);
-        clew_buf_append(b, "{\"msg\":", 7);
-        clew_json_put_str(b, r->message.ptr, r->message.len);
-        clew_buf_put_u8(b, ',');
-        clew_buf_append(b, r->fields.ptr + 1, r->fields.len - 1);
-        fwrite(b->data, 1, b->len, f);
-    } else {
-        fwrite(r->message.ptr, 1, r->message.len, f);
-    }
-    fputc('\n', f);
-}
 
-static void keep_rec(struct clew_arena *a, struct clew_record *r)
-{
-    struct clew_str *s[] = { &r->labels[0],      &r->labels[1], &r->labels[2], &r->labels[3],
-                             &r->labels[4],      &r->message,   &r->trace_id,  &r->span_id,
-                             &r->parent_span_id, &r->fields };
-    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
-        s[i]->ptr = clew_arena_dup(a, s[i]->ptr, s[i]->len);
-    }
-}
 
 /* Reservoir sample of trace ids that also appear in the message text. */
 static void sample_id(struct made *m, uint64_t *seen, uint64_t *rng, const struct clew_record *r)
@@ -135,7 +103,7 @@ static void sink_record(struct sinks *k, struct made *m, const struct clew_recor
 {
     m->raw_bytes += r->message.len;
     if (k->raw != NULL) {
-        write_raw(k->raw, &k->line, r);
+        clew_bench_write_raw(k->raw, &k->line, r);
     }
     if (k->msgs != NULL) {
         m->newline_msgs += memchr(r->message.ptr, '\n', r->message.len) != NULL;
@@ -196,7 +164,7 @@ static int make(const struct opts *o, uint64_t n, const char *data, struct sinks
         clew_arena_reset(&arena);
         uint64_t stop = done < sealed_part ? sealed_part : n; /* a chunk never crosses it */
         while (c < CHUNK && done + c < stop && clew_gen_next(g, &recs[c]) == 1) {
-            keep_rec(&arena, &recs[c]);
+            clew_rec_copy(&recs[c], &recs[c], &arena);
             sink_record(k, m, &recs[c]);
             sample_id(m, &seen, &rng, &recs[c]);
             c++;

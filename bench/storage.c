@@ -28,7 +28,9 @@
 
 #include "bench/lib/corpus_gen.h"
 #include "collector/store.h"
+#include "bench/lib/raw_line.h"
 #include "common/alloc.h"
+#include "common/rec_copy.h"
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/datadir.h"
@@ -72,44 +74,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The raw text line a container would have printed (bench/gen's format):
- * `<ts> <host> <service>[<container>] <level> <message>`, where a
- * structured line's message is the JSON object the service printed. */
-static void write_raw(FILE *f, struct clew_buf *b, const struct clew_record *r)
-{
-    char ts[40];
-    clew_time_format(r->ts, 6, ts, sizeof(ts));
-    struct clew_str cn = r->labels[CLEW_LABEL_CONTAINER_NAME];
-    if (cn.len > 0 && cn.ptr[0] == '/') {
-        cn.ptr++;
-        cn.len--;
-    }
-    fprintf(f, "%s %.*s %.*s[%.*s] %s ", ts, (int)r->labels[CLEW_LABEL_HOST].len,
-            r->labels[CLEW_LABEL_HOST].ptr, (int)r->labels[CLEW_LABEL_SERVICE].len,
-            r->labels[CLEW_LABEL_SERVICE].ptr, (int)cn.len, cn.ptr, clew_level_name(r->level));
-    if (r->fields.len > 2) {
-        clew_buf_reset(b);
-        clew_buf_append(b, "{\"msg\":", 7);
-        clew_json_put_str(b, r->message.ptr, r->message.len);
-        clew_buf_put_u8(b, ',');
-        clew_buf_append(b, r->fields.ptr + 1, r->fields.len - 1);
-        fwrite(b->data, 1, b->len, f);
-    } else {
-        fwrite(r->message.ptr, 1, r->message.len, f);
-    }
-    fputc('\n', f);
-}
 
-/* Copies a record's strings into the arena (the generator reuses its own). */
-static void keep(struct clew_arena *a, struct clew_record *r)
-{
-    struct clew_str *s[] = { &r->labels[0],      &r->labels[1], &r->labels[2], &r->labels[3],
-                             &r->labels[4],      &r->message,   &r->trace_id,  &r->span_id,
-                             &r->parent_span_id, &r->fields };
-    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
-        s[i]->ptr = clew_arena_dup(a, s[i]->ptr, s[i]->len);
-    }
-}
 
 static uint64_t dir_bytes(const char *cmd_dir)
 {
@@ -193,10 +158,10 @@ static int generate_and_store(const struct opts *o, uint64_t n, const char *data
         size_t m = 0;
         clew_arena_reset(&arena);
         while (m < CHUNK && done + m < n && clew_gen_next(g, &recs[m]) == 1) {
-            keep(&arena, &recs[m]);
+            clew_rec_copy(&recs[m], &recs[m], &arena);
             res->raw_bytes += clew_rec_raw_size(&recs[m]);
             if (raw != NULL) {
-                write_raw(raw, &line, &recs[m]);
+                clew_bench_write_raw(raw, &line, &recs[m]);
             }
             if (recs[m].trace_id.len == 32) { /* reservoir sample of ids */
                 rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;

@@ -8,23 +8,6 @@
 #include "collector/server.h"
 #include "common/log.h"
 
-static int log_level(const char *name)
-{
-    static const struct {
-        const char *name;
-        int level;
-    } levels[] = { { "error", CLEW_LOG_ERROR },
-                   { "warn", CLEW_LOG_WARN },
-                   { "info", CLEW_LOG_INFO },
-                   { "debug", CLEW_LOG_DEBUG } };
-    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-        if (strcmp(levels[i].name, name) == 0) {
-            return levels[i].level;
-        }
-    }
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
     struct clew_config cfg;
@@ -42,7 +25,7 @@ int main(int argc, char **argv)
         clew_config_close(&cfg);
         return rc > 0 ? 0 : 2;
     }
-    int level = log_level(cfg.log_level);
+    int level = clew_log_level_parse(cfg.log_level);
     if (level < 0) {
         fprintf(stderr, "clewd: --log-level: want error, warn, info or debug\n");
         clew_config_close(&cfg);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/timeutil.h"
 
@@ -56,4 +57,21 @@ int clew_log_open(const char *path)
     log_file = f;
     pthread_mutex_unlock(&log_lock);
     return 0;
+}
+
+int clew_log_level_parse(const char *name)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } levels[] = { { "error", CLEW_LOG_ERROR },
+                   { "warn", CLEW_LOG_WARN },
+                   { "info", CLEW_LOG_INFO },
+                   { "debug", CLEW_LOG_DEBUG } };
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        if (strcmp(levels[i].name, name) == 0) {
+            return levels[i].level;
+        }
+    }
+    return -1;
 }

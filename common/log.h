@@ -24,6 +24,9 @@ void clew_log_(int level, const char *module, const char *fmt, ...)
         }                                                                                          \
     } while (0)
 
+/* Maps "error", "warn", "info" or "debug" to its level; -1 otherwise. */
+int clew_log_level_parse(const char *name);
+
 /* Sends the log to path (appending), or back to stderr when path is NULL.
  * Returns 0 or -errno. Used at start-up and on SIGHUP. */
 int clew_log_open(const char *path);

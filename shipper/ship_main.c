@@ -8,23 +8,6 @@
 #include "shipper/agent.h"
 #include "shipper/ship_config.h"
 
-static int log_level(const char *name)
-{
-    static const struct {
-        const char *name;
-        int level;
-    } levels[] = { { "error", CLEW_LOG_ERROR },
-                   { "warn", CLEW_LOG_WARN },
-                   { "info", CLEW_LOG_INFO },
-                   { "debug", CLEW_LOG_DEBUG } };
-    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-        if (strcmp(levels[i].name, name) == 0) {
-            return levels[i].level;
-        }
-    }
-    return -1;
-}
-
 static int check_listeners(const struct clew_ship_config *cfg)
 {
     if (strcmp(cfg->syslog, "off") != 0 || strcmp(cfg->gelf, "off") != 0) {
@@ -51,7 +34,7 @@ int main(int argc, char **argv)
         clew_ship_config_close(&cfg);
         return rc > 0 ? 0 : 2;
     }
-    int level = log_level(cfg.log_level);
+    int level = clew_log_level_parse(cfg.log_level);
     if (level < 0 || check_listeners(&cfg) < 0) {
         if (level < 0) {
             fprintf(stderr, "clew-ship: --log-level: want error, warn, info or debug\n");
