@@ -247,6 +247,9 @@ uint64_t clew_pipeline_flush(struct clew_pipeline *p)
         return 0;
     }
     p->cur = NULL;
+    /* Once queued, b belongs to the writer, which may append and free it
+     * before this function returns: read what we need first. */
+    uint64_t ticket = b->ticket;
     pthread_mutex_lock(&p->lock);
     if (p->qtail != NULL) {
         p->qtail->next = b;
@@ -262,7 +265,7 @@ uint64_t clew_pipeline_flush(struct clew_pipeline *p)
     if (queued >= p->cfg.high_water) {
         set_paused(p, 1);
     }
-    return b->ticket;
+    return ticket;
 }
 
 static void on_check(uv_check_t *h)
