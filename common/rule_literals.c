@@ -196,12 +196,15 @@ static void scan_group(struct lits *s)
         }
         if (f < s->end && *f == ')' && f > q + 1) {
             s->p = f + 1;
+            /* PCRE2 would apply a quantifier here to the item before. */
+            s->bad |= s->p < s->end && strchr("*+?{", *s->p) != NULL;
             return;
         }
         if (q + 1 < s->end && q[1] == '#') {
-            const char *e = memchr(q, ')', (size_t)(s->end - q));
-            s->p = e != NULL ? e + 1 : s->end;
-            run_end(s);
+            /* PCRE2 skips a comment entirely, so a quantifier after it
+             * applies to the item before ("1(?#)*" is "1*"): give up. */
+            s->bad = 1;
+            s->p = s->end;
             return;
         }
     }
