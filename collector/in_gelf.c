@@ -146,7 +146,12 @@ static void conn_frames(struct in_gelf *in, struct clew_tcp_conn *c, const char 
             }
             return;
         }
-        if (gc->skipping) {
+        if (!gc->skipping && gc->buf.len + mlen > limit) {
+            /* The frame's end came in this read: same verdict as above. */
+            clew_input_report(&in->st, "gelf", CLEW_INERR_OVERSIZE, c->peer,
+                              "TCP frame beyond %zu bytes dropped", limit);
+            clew_buf_reset(&gc->buf);
+        } else if (gc->skipping) {
             gc->skipping = 0;
         } else if (gc->buf.len > 0) {
             if (clew_buf_append(&gc->buf, data, mlen) == 0) {
