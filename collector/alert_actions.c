@@ -319,6 +319,13 @@ static int run_exec(const struct job *j)
 static void *worker(void *arg)
 {
     struct clew_actions *act = arg;
+    /* A command that exits without reading its stdin must give this thread
+     * EPIPE, not kill the process with SIGPIPE (whatever the program's
+     * disposition of SIGPIPE is). */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     pthread_mutex_lock(&act->mu);
     for (;;) {
         while (!act->stop && act->head == NULL) {
