@@ -173,32 +173,22 @@ static int conn_open(void *ud, struct clew_tcp_conn *c)
         return -ENOMEM;
     }
     c->proto = fc;
-    clew_stat_add(in->st.connections, 1);
-    clew_stat_add(in->st.open_connections, 1);
     return 0;
 }
 
 static void conn_close(void *ud, struct clew_tcp_conn *c)
 {
-    struct in_forward *in = ud;
+    (void)ud;
     struct fwd_conn *fc = c->proto;
     if (fc != NULL) {
         clew_fwd_decoder_free(fc->dec);
         clew_free(fc->acks);
         clew_free(fc);
     }
-    clew_stat_add(in->st.open_connections, (uint64_t)-1);
-}
-
-static void conn_refused(void *ud, const char *peer)
-{
-    struct in_forward *in = ud;
-    clew_input_report(&in->st, "forward", CLEW_INERR_CONN_LIMIT, peer,
-                      "--max-connections reached; connection refused");
 }
 
 static const struct clew_tcp_proto forward_proto = {
-    conn_open, conn_data, NULL, conn_close, conn_refused,
+    conn_open, conn_data, NULL, conn_close, "forward",
 };
 
 static void ack_each(struct clew_tcp_conn *c, void *ud)
@@ -239,7 +229,7 @@ static int start(const struct clew_input_env *env, const char *addr, void **stat
     }
     in->env = env;
     rc = clew_tcp_server_start(env->loop, (struct sockaddr *)&ss, env->cfg->max_connections,
-                               &forward_proto, in, &in->tcp, err);
+                               &forward_proto, in, &in->st, &in->tcp, err);
     if (rc < 0) {
         clew_free(in);
         return rc;

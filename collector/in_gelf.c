@@ -114,15 +114,13 @@ static void on_expire(uv_timer_t *t)
 
 static int conn_open(void *ud, struct clew_tcp_conn *c)
 {
-    struct in_gelf *in = ud;
+    (void)ud;
     struct gelf_conn *gc = clew_calloc(1, sizeof(*gc));
     if (gc == NULL) {
         return -ENOMEM;
     }
     clew_buf_init(&gc->buf);
     c->proto = gc;
-    clew_stat_add(in->st.connections, 1);
-    clew_stat_add(in->st.open_connections, 1);
     return 0;
 }
 
@@ -186,24 +184,16 @@ static void conn_eof(void *ud, struct clew_tcp_conn *c)
 
 static void conn_close(void *ud, struct clew_tcp_conn *c)
 {
-    struct in_gelf *in = ud;
+    (void)ud;
     struct gelf_conn *gc = c->proto;
     if (gc != NULL) {
         clew_buf_close(&gc->buf);
         clew_free(gc);
     }
-    clew_stat_add(in->st.open_connections, (uint64_t)-1);
-}
-
-static void conn_refused(void *ud, const char *peer)
-{
-    struct in_gelf *in = ud;
-    clew_input_report(&in->st, "gelf", CLEW_INERR_CONN_LIMIT, peer,
-                      "--max-connections reached; connection refused");
 }
 
 static const struct clew_tcp_proto gelf_proto = {
-    conn_open, conn_data, conn_eof, conn_close, conn_refused,
+    conn_open, conn_data, conn_eof, conn_close, "gelf",
 };
 
 static void free_input(struct in_gelf *in)
@@ -291,7 +281,7 @@ static int start(const struct clew_input_env *env, const char *addr, void **stat
         return -ENOMEM;
     }
     rc = clew_tcp_server_start(env->loop, (struct sockaddr *)&ss, env->cfg->max_connections,
-                               &gelf_proto, in, &in->tcp, err);
+                               &gelf_proto, in, &in->st, &in->tcp, err);
     if (rc < 0) {
         free_input(in);
         return rc;

@@ -86,8 +86,6 @@ static int conn_open(void *ud, struct clew_tcp_conn *c)
     sc->conn = c;
     clew_syslog_framer_init(&sc->framer, in->env->cfg->max_message);
     c->proto = sc;
-    clew_stat_add(in->st.connections, 1);
-    clew_stat_add(in->st.open_connections, 1);
     return 0;
 }
 
@@ -125,24 +123,16 @@ static void conn_eof(void *ud, struct clew_tcp_conn *c)
 
 static void conn_close(void *ud, struct clew_tcp_conn *c)
 {
-    struct in_syslog *in = ud;
+    (void)ud;
     struct syslog_conn *sc = c->proto;
     if (sc != NULL) {
         clew_syslog_framer_close(&sc->framer);
         clew_free(sc);
     }
-    clew_stat_add(in->st.open_connections, (uint64_t)-1);
-}
-
-static void conn_refused(void *ud, const char *peer)
-{
-    struct in_syslog *in = ud;
-    clew_input_report(&in->st, "syslog", CLEW_INERR_CONN_LIMIT, peer,
-                      "--max-connections reached; connection refused");
 }
 
 static const struct clew_tcp_proto syslog_proto = {
-    conn_open, conn_data, conn_eof, conn_close, conn_refused,
+    conn_open, conn_data, conn_eof, conn_close, "syslog",
 };
 
 static void on_datagram(void *ud, const char *data, size_t n, const struct sockaddr *addr,
@@ -229,7 +219,7 @@ static int start(const struct clew_input_env *env, const char *addr, void **stat
     in->env = env;
     clew_arena_init(&in->arena, 64u << 10);
     rc = clew_tcp_server_start(env->loop, (struct sockaddr *)&ss, env->cfg->max_connections,
-                               &syslog_proto, in, &in->tcp, err);
+                               &syslog_proto, in, &in->st, &in->tcp, err);
     if (rc < 0) {
         clew_arena_close(&in->arena);
         clew_free(in);

@@ -15,6 +15,7 @@ struct clew_tcp_server {
     uv_tcp_t listener;
     const struct clew_tcp_proto *proto;
     void *ud;
+    struct clew_input_stats *st;
     size_t max_conns, nconns;
     struct clew_tcp_conn *conns;
     int paused, stopping, listener_open;
@@ -48,6 +49,9 @@ static void on_conn_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     }
     s->nconns--;
+    if (c->counted) {
+        clew_stat_add(s->st->open_connections, (uint64_t)-1);
+    }
     if (s->proto->close != NULL) {
         s->proto->close(s->ud, c);
     }
@@ -123,9 +127,8 @@ static void on_connection(uv_stream_t *l, int status)
         clew_format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
     }
     if (s->nconns > s->max_conns) {
-        if (s->proto->refused != NULL) {
-            s->proto->refused(s->ud, c->peer);
-        }
+        clew_input_report(s->st, s->proto->name, CLEW_INERR_CONN_LIMIT, c->peer,
+                          "--max-connections reached; connection refused");
         clew_tcp_conn_close(c);
         return;
     }
@@ -133,6 +136,9 @@ static void on_connection(uv_stream_t *l, int status)
         clew_tcp_conn_close(c);
         return;
     }
+    c->counted = 1;
+    clew_stat_add(s->st->connections, 1);
+    clew_stat_add(s->st->open_connections, 1);
     if (!s->paused) {
         start_reading(c);
     }
@@ -140,7 +146,7 @@ static void on_connection(uv_stream_t *l, int status)
 
 int clew_tcp_server_start(uv_loop_t *loop, const struct sockaddr *addr, size_t max_conns,
                           const struct clew_tcp_proto *proto, void *ud,
-                          struct clew_tcp_server **out, char err[CLEW_ERR_LEN])
+                          struct clew_input_stats *st, struct clew_tcp_server **out, char err[CLEW_ERR_LEN])
 {
     *out = NULL;
     struct clew_tcp_server *s = clew_calloc(1, sizeof(*s));
@@ -151,6 +157,7 @@ int clew_tcp_server_start(uv_loop_t *loop, const struct sockaddr *addr, size_t m
     s->loop = loop;
     s->proto = proto;
     s->ud = ud;
+    s->st = st;
     s->max_conns = max_conns ? max_conns : 1;
     int rc = uv_tcp_init(loop, &s->listener);
     if (rc < 0) {

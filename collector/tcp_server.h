@@ -22,6 +22,7 @@ struct clew_tcp_conn {
     void *proto;    /* the protocol's per-connection state          */
     int closing;
     int reading;
+    int counted; /* open: in the input's open_connections gauge */
 };
 
 struct clew_tcp_proto {
@@ -35,13 +36,18 @@ struct clew_tcp_proto {
     void (*eof)(void *ud, struct clew_tcp_conn *c);
     /* The connection is gone: free conn->proto. */
     void (*close)(void *ud, struct clew_tcp_conn *c);
-    /* Too many connections: one was refused (for counting). */
-    void (*refused)(void *ud, const char *peer);
+    /* The input's name, for the refusal report. */
+    const char *name;
 };
 
-/* Binds addr and listens. ud is passed to every protocol callback. */
+struct clew_input_stats;
+
+/* Binds addr and listens. ud is passed to every protocol callback. The
+ * server keeps the connection counters of st (accepted, open) and reports
+ * a connection refused at max_conns there (st borrowed for its life). */
 int clew_tcp_server_start(uv_loop_t *loop, const struct sockaddr *addr, size_t max_conns,
                           const struct clew_tcp_proto *proto, void *ud,
+                          struct clew_input_stats *st,
                           struct clew_tcp_server **out, char err[CLEW_ERR_LEN]);
 /* The bound address (port 0 resolved). */
 int clew_tcp_server_addr(struct clew_tcp_server *s, struct sockaddr_storage *out);
