@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * The order that makes delivery at-least-once: a file position reaches the
- * checkpoint only through clew_tail_ack, which only the Forward client's
+ * checkpoint only through clew_tailer_ack, which only the Forward client's
  * done callback calls, for batches a collector acknowledged or the disk
  * buffer holds; before a checkpoint is saved the disk buffer is synced. A
  * crash at any point resumes from positions whose data is delivered or on
@@ -25,7 +25,7 @@
 #include "shipper/disk_buffer.h"
 #include "shipper/fwd_out.h"
 #include "shipper/multiline.h"
-#include "shipper/tail.h"
+#include "shipper/tailer.h"
 
 #define POLL_MS     100
 #define READ_BUDGET (4u << 20)
@@ -35,7 +35,7 @@ struct clew_agent {
     const struct clew_ship_config *cfg;
     uv_loop_t loop;
     int loop_inited;
-    struct clew_tail *tail;
+    struct clew_tailer *tail;
     struct clew_fwd_out *out;
     struct clew_dbuf *dbuf;
     struct clew_ml_rules *ml;
@@ -60,7 +60,7 @@ struct clew_agent {
 
 /* ---- records in, acks back ------------------------------------------------ */
 
-static void on_record(void *ud, const struct clew_tail_rec *r)
+static void on_record(void *ud, const struct clew_tailer_rec *r)
 {
     struct clew_agent *a = ud;
     struct clew_buf *p = clew_fwd_out_payload(a->out);
@@ -82,7 +82,7 @@ static void on_done(void *ud, const struct clew_fwd_mark *marks, size_t n)
 {
     struct clew_agent *a = ud;
     for (size_t i = 0; i < n; i++) {
-        clew_tail_ack(a->tail, marks[i].file, marks[i].off);
+        clew_tailer_ack(a->tail, marks[i].file, marks[i].off);
     }
     a->dirty = 1;
     start_reading(a); /* room in the queue again */
@@ -103,7 +103,7 @@ static int can_read(void *ud)
 static void on_idle(uv_idle_t *h)
 {
     struct clew_agent *a = h->data;
-    int more = clew_tail_poll(a->tail, READ_BUDGET, can_read, a, clew_time_mono_ns());
+    int more = clew_tailer_poll(a->tail, READ_BUDGET, can_read, a, clew_time_mono_ns());
     if (more < 0) {
         clew_log(CLEW_LOG_ERROR, "ship", "out of memory reading files; stopping");
         a->fatal = 1;
@@ -138,12 +138,12 @@ static int save_checkpoint(struct clew_agent *a)
     }
     struct clew_fwd_out_stats fs;
     clew_fwd_out_stats(a->out, &fs);
-    if ((rc = clew_tail_checkpoint(a->tail, &a->ckpt)) < 0) {
+    if ((rc = clew_tailer_checkpoint(a->tail, &a->ckpt)) < 0) {
         return rc;
     }
     a->ckpt.buffer_acked = a->dbuf ? clew_dbuf_acked(a->dbuf) : 0;
-    struct clew_tail_stats ts;
-    clew_tail_stats(a->tail, &ts);
+    struct clew_tailer_stats ts;
+    clew_tailer_stats(a->tail, &ts);
     a->ckpt.resent = a->resent_base + fs.records_resent + ts.reread;
     if ((rc = clew_ckpt_save(a->cfg->state, &a->ckpt, err)) < 0) {
         clew_log(CLEW_LOG_ERROR, "ship", "checkpoint: %s", err);
@@ -155,10 +155,10 @@ static int save_checkpoint(struct clew_agent *a)
 
 static void write_status(struct clew_agent *a)
 {
-    struct clew_tail_stats ts;
+    struct clew_tailer_stats ts;
     struct clew_fwd_out_stats fs;
     struct clew_dbuf_stats ds = { 0 };
-    clew_tail_stats(a->tail, &ts);
+    clew_tailer_stats(a->tail, &ts);
     clew_fwd_out_stats(a->out, &fs);
     if (a->dbuf) {
         clew_dbuf_stats(a->dbuf, &ds);
@@ -207,7 +207,7 @@ static void write_status(struct clew_agent *a)
 static void on_scan(uv_timer_t *t)
 {
     struct clew_agent *a = t->data;
-    if (clew_tail_scan(a->tail, clew_time_mono_ns()) < 0) {
+    if (clew_tailer_scan(a->tail, clew_time_mono_ns()) < 0) {
         clew_log(CLEW_LOG_ERROR, "ship", "out of memory scanning; stopping");
         a->fatal = 1;
         uv_stop(&a->loop);
@@ -225,8 +225,8 @@ static void on_poll(uv_timer_t *t)
 static void on_ckpt(uv_timer_t *t)
 {
     struct clew_agent *a = t->data;
-    struct clew_tail_stats ts;
-    clew_tail_stats(a->tail, &ts);
+    struct clew_tailer_stats ts;
+    clew_tailer_stats(a->tail, &ts);
     /* A finished file leaves the checkpoint too. */
     if (a->dirty || ts.files != a->ckpt_files) {
         a->ckpt_files = ts.files;
@@ -253,9 +253,9 @@ static void finish(struct clew_agent *a)
     save_checkpoint(a);
     write_status(a);
     struct clew_fwd_out_stats fs;
-    struct clew_tail_stats ts;
+    struct clew_tailer_stats ts;
     clew_fwd_out_stats(a->out, &fs);
-    clew_tail_stats(a->tail, &ts);
+    clew_tailer_stats(a->tail, &ts);
     clew_log(CLEW_LOG_INFO, "ship",
              "stopped: %" PRIu64 " records queued, %" PRIu64 " acknowledged, %" PRIu64
              " spilled to disk; %" PRIu64 " resent after connection breaks, %" PRIu64
@@ -371,20 +371,20 @@ static int make_tail(struct clew_agent *a, char err[CLEW_ERR_LEN])
     } else if (gethostname(a->host, sizeof(a->host) - 1) < 0) {
         snprintf(a->host, sizeof(a->host), "localhost");
     }
-    struct clew_tail_opts to = { .docker_root = root_opt(c->docker_root),
-                                 .cri_root = root_opt(c->cri_root),
-                                 .host = a->host,
-                                 .rotate_wait_ns = c->rotate_wait };
+    struct clew_tailer_opts to = { .docker_root = root_opt(c->docker_root),
+                                   .cri_root = root_opt(c->cri_root),
+                                   .host = a->host,
+                                   .rotate_wait_ns = c->rotate_wait };
     to.asm_opts.ml = a->ml;
     to.asm_opts.max_line = c->max_line;
     to.asm_opts.max_group = c->max_line;
     to.asm_opts.flush_ns = c->multiline_wait;
     check_root("Docker root", to.docker_root);
     check_root("CRI root", to.cri_root);
-    if ((rc = clew_tail_new(&to, on_record, on_event, a, &a->tail, err)) < 0) {
+    if ((rc = clew_tailer_new(&to, on_record, on_event, a, &a->tail, err)) < 0) {
         return rc;
     }
-    return clew_tail_restore(a->tail, &a->ckpt);
+    return clew_tailer_restore(a->tail, &a->ckpt);
 }
 
 static int make_out(struct clew_agent *a, char err[CLEW_ERR_LEN])
@@ -498,7 +498,7 @@ void clew_agent_free(struct clew_agent *a)
         uv_run(&a->loop, UV_RUN_DEFAULT);
         uv_loop_close(&a->loop);
     }
-    clew_tail_free(a->tail);
+    clew_tailer_free(a->tail);
     clew_dbuf_close(a->dbuf);
     clew_ml_rules_free(a->ml);
     clew_ckpt_clear(&a->ckpt);

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,9 +16,7 @@
 #include "clew/error.h"
 #include "common/alloc.h"
 
-/* The unit tests link clew_bench (collector, query, common), not
- * clew_shipper: the module under test is compiled in here (h2o style). */
-#include "shipper/checkpoint.c"
+#include "shipper/checkpoint.h"
 
 static void fill(struct clew_ckpt *c)
 {

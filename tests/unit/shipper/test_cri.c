@@ -6,15 +6,12 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <string.h>
 
 #include "clew/error.h"
 #include "shipper/cri.h"
 #include "shipper/docker_json.h"
-
-/* The unit tests link clew_bench (collector, query, common), not
- * clew_shipper: the modules under test are compiled in here (h2o style). */
-#include "shipper/cri.c"
 
 #define T0 1705314600000000000LL /* 2024-01-15T10:30:00Z */
 

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,9 +17,7 @@
 #include "clew/error.h"
 #include "common/alloc.h"
 
-/* The unit tests link clew_bench (collector, query, common), not
- * clew_shipper: the module under test is compiled in here (h2o style). */
-#include "shipper/disk_buffer.c"
+#include "shipper/disk_buffer.h"
 
 /* Payload i: 20000 bytes of pseudo-random text (compresses a little). */
 static void payload(uint32_t i, struct clew_buf *b)

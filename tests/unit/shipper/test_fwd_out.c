@@ -12,17 +12,16 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <uv.h>
 
 #include "collector/forward_parse.h"
 #include "common/alloc.h"
 
-/* The unit tests link clew_bench (collector, query, common), not
- * clew_shipper: the modules under test are compiled in here (h2o style). */
-#include "shipper/disk_buffer.c"
-#include "shipper/fwd_out.c"
-#include "shipper/ship_encode.c"
+#include "shipper/disk_buffer.h"
+#include "shipper/fwd_out.h"
+#include "shipper/ship_encode.h"
 
 #define N 3000
 

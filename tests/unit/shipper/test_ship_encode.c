@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,10 +18,8 @@
 #include "collector/forward_parse.h"
 #include "common/alloc.h"
 
-/* The unit tests link clew_bench (collector, query, common), not
- * clew_shipper: the modules under test are compiled in here (h2o style). */
-#include "shipper/ship_config.c"
-#include "shipper/ship_encode.c"
+#include "shipper/ship_config.h"
+#include "shipper/ship_encode.h"
 
 #define TS 1705314600123456789LL
 

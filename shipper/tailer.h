@@ -10,10 +10,10 @@
  * inode), also when the file was renamed while the shipper was down, and
  * starts over when the fingerprint of a file's head no longer matches.
  * Emits decoded, joined records with the offset a restart may resume from;
- * offsets become durable only through clew_tail_ack. Blocking file I/O on
+ * offsets become durable only through clew_tailer_ack. Blocking file I/O on
  * the caller's thread (the shipper's loop); callbacks run inside the calls. */
-#ifndef CLEW_TAIL_H
-#define CLEW_TAIL_H
+#ifndef CLEW_TAILER_H
+#define CLEW_TAILER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +23,7 @@
 #include "shipper/multiline.h"
 #include "shipper/ship_encode.h"
 
-struct clew_tail_opts {
+struct clew_tailer_opts {
     const char *docker_root; /* NULL or "": no Docker discovery            */
     const char *cri_root;    /* NULL or "": no CRI discovery               */
     const char *host;        /* node name sent as `host`                   */
@@ -35,18 +35,18 @@ struct clew_tail_opts {
 };
 
 /* One record to ship; everything is borrowed during the callback. */
-struct clew_tail_rec {
-    uint32_t file;     /* id for clew_tail_ack               */
+struct clew_tailer_rec {
+    uint32_t file;     /* id for clew_tailer_ack               */
     uint64_t safe_off; /* resume offset once this is durable */
     const struct clew_ship_fixed *fx;
     struct clew_ship_entry e;
 };
 
-typedef void (*clew_tail_emit_cb)(void *ud, const struct clew_tail_rec *r);
+typedef void (*clew_tailer_emit_cb)(void *ud, const struct clew_tailer_rec *r);
 /* Human-readable events (rotation, truncation, unreadable paths). */
-typedef void (*clew_tail_event_cb)(void *ud, int level, const char *text);
+typedef void (*clew_tailer_event_cb)(void *ud, int level, const char *text);
 
-struct clew_tail_stats {
+struct clew_tailer_stats {
     uint64_t files;       /* followed now                          */
     uint64_t opened;      /* since start                           */
     uint64_t rotations;   /* renames / replacements seen           */
@@ -62,42 +62,42 @@ struct clew_tail_stats {
     uint64_t errors;      /* open/read/stat failures               */
 };
 
-struct clew_tail;
+struct clew_tailer;
 
 /* Creates a tailer. Returns 0, -ENOMEM or CLEW_EBADARG (err says why). */
-int clew_tail_new(const struct clew_tail_opts *opts, clew_tail_emit_cb emit,
-                  clew_tail_event_cb event, void *ud, struct clew_tail **out,
-                  char err[CLEW_ERR_LEN]);
-void clew_tail_free(struct clew_tail *t);
+int clew_tailer_new(const struct clew_tailer_opts *opts, clew_tailer_emit_cb emit,
+                    clew_tailer_event_cb event, void *ud, struct clew_tailer **out,
+                    char err[CLEW_ERR_LEN]);
+void clew_tailer_free(struct clew_tailer *t);
 
 /* Remembers the checkpoint's file entries (copied): the next scans resume
  * those files. Returns 0 or -ENOMEM. */
-int clew_tail_restore(struct clew_tail *t, const struct clew_ckpt *c);
+int clew_tailer_restore(struct clew_tailer *t, const struct clew_ckpt *c);
 
 /* Discovers files, detects rotation, truncation and deletion, flushes idle
  * held records and closes finished files. now_ns: monotonic. Returns 0 or
  * -ENOMEM. */
-int clew_tail_scan(struct clew_tail *t, int64_t now_ns);
+int clew_tailer_scan(struct clew_tailer *t, int64_t now_ns);
 
 /* Reads up to budget bytes across the followed files while can_read(ud)
  * says yes, emitting records. Returns 1 when unread data remains, 0 when
  * every file is at its end, or -ENOMEM. */
-int clew_tail_poll(struct clew_tail *t, size_t budget, int (*can_read)(void *ud), void *ud,
-                   int64_t now_ns);
+int clew_tailer_poll(struct clew_tailer *t, size_t budget, int (*can_read)(void *ud), void *ud,
+                     int64_t now_ns);
 
 /* Everything before off in file id was delivered (or is safe on disk). */
-void clew_tail_ack(struct clew_tail *t, uint32_t id, uint64_t off);
+void clew_tailer_ack(struct clew_tailer *t, uint32_t id, uint64_t off);
 
 /* Flushes every held record of every file (shutdown). */
-void clew_tail_flush(struct clew_tail *t);
+void clew_tailer_flush(struct clew_tailer *t);
 
 /* Fills c's file entries (c->files replaced) with the acknowledged
  * positions. Returns 0 or -ENOMEM. */
-int clew_tail_checkpoint(struct clew_tail *t, struct clew_ckpt *c);
+int clew_tailer_checkpoint(struct clew_tailer *t, struct clew_ckpt *c);
 
 /* Whether every followed file is read to its end and all of it acked. */
-int clew_tail_caught_up(const struct clew_tail *t);
+int clew_tailer_caught_up(const struct clew_tailer *t);
 
-void clew_tail_stats(const struct clew_tail *t, struct clew_tail_stats *out);
+void clew_tailer_stats(const struct clew_tailer *t, struct clew_tailer_stats *out);
 
 #endif

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,14 +22,12 @@
 #include "collector/forward_parse.h"
 #include "common/alloc.h"
 
-/* The unit tests link clew_bench (collector, query, common), not
- * clew_shipper: the modules under test are compiled in here (h2o style). */
-#include "shipper/checkpoint.c"
-#include "shipper/cri.c"
-#include "shipper/docker_json.c"
-#include "shipper/multiline.c"
-#include "shipper/ship_encode.c"
-#include "shipper/tail.c"
+#include "shipper/checkpoint.h"
+#include "shipper/cri.h"
+#include "shipper/docker_json.h"
+#include "shipper/multiline.h"
+#include "shipper/ship_encode.h"
+#include "shipper/tailer.h"
 
 #define ID64 "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708"
 
@@ -49,7 +48,7 @@ struct ctx {
     size_t n;
     struct clew_fwd_decoder *dec;
     int auto_ack;
-    struct clew_tail *t;
+    struct clew_tailer *t;
 };
 
 static void copy_label(char *dst, size_t cap, struct clew_str s)
@@ -62,7 +61,7 @@ static void copy_label(char *dst, size_t cap, struct clew_str s)
 }
 
 /* Encodes the record as clew-ship sends it and decodes it as clewd does. */
-static void on_rec(void *ud, const struct clew_tail_rec *r)
+static void on_rec(void *ud, const struct clew_tailer_rec *r)
 {
     struct ctx *c = ud;
     struct clew_buf req, payload;
@@ -96,7 +95,7 @@ static void on_rec(void *ud, const struct clew_tail_rec *r)
     clew_buf_close(&req);
     clew_buf_close(&payload);
     if (c->auto_ack) {
-        clew_tail_ack(c->t, r->file, r->safe_off);
+        clew_tailer_ack(c->t, r->file, r->safe_off);
     }
 }
 
@@ -145,30 +144,30 @@ static void docker_lines(const char *path, int from, int to)
     fclose(f);
 }
 
-static struct clew_tail *new_tail(struct ctx *c, const struct clew_ml_rules *ml)
+static struct clew_tailer *new_tail(struct ctx *c, const struct clew_ml_rules *ml)
 {
-    struct clew_tail_opts o = { .docker_root = c->docker,
-                                .cri_root = c->pods,
-                                .host = "node1",
-                                .read_chunk = 4096, /* many chunk boundaries */
-                                .rotate_wait_ns = 1 };
+    struct clew_tailer_opts o = { .docker_root = c->docker,
+                                  .cri_root = c->pods,
+                                  .host = "node1",
+                                  .read_chunk = 4096, /* many chunk boundaries */
+                                  .rotate_wait_ns = 1 };
     o.asm_opts.ml = ml;
     o.asm_opts.flush_ns = 1;
     char err[CLEW_ERR_LEN];
-    struct clew_tail *t;
-    assert_int_equal(clew_tail_new(&o, on_rec, NULL, c, &t, err), 0);
+    struct clew_tailer *t;
+    assert_int_equal(clew_tailer_new(&o, on_rec, NULL, c, &t, err), 0);
     c->t = t;
     return t;
 }
 
 /* Scans and reads until nothing is left; returns the records emitted. */
-static size_t run(struct ctx *c, struct clew_tail *t, int64_t *now)
+static size_t run(struct ctx *c, struct clew_tailer *t, int64_t *now)
 {
     size_t before = c->n;
     for (int i = 0; i < 3; i++) {
         *now += 10;
-        assert_int_equal(clew_tail_scan(t, *now), 0);
-        while (clew_tail_poll(t, 1u << 20, always, NULL, *now) == 1) {
+        assert_int_equal(clew_tailer_scan(t, *now), 0);
+        while (clew_tailer_poll(t, 1u << 20, always, NULL, *now) == 1) {
         }
     }
     return c->n - before;
@@ -222,7 +221,7 @@ static void test_docker_metadata(void **state)
     docker_line(p, "hello\\n", "stdout");
     docker_line(p, "oops\\n", "stderr");
     int64_t now = 0;
-    struct clew_tail *t = new_tail(c, NULL);
+    struct clew_tailer *t = new_tail(c, NULL);
     assert_int_equal(run(c, t, &now), 2);
     assert_string_equal(c->recs[0].msg, "hello");
     assert_true(c->recs[0].ts == 1705314600500000000LL);
@@ -234,7 +233,7 @@ static void test_docker_metadata(void **state)
     assert_non_null(strstr(c->recs[0].fields, "\"compose_project\":\"shop\""));
     assert_string_equal(c->recs[1].msg, "oops");
     assert_string_equal(c->recs[1].stream, "stderr");
-    clew_tail_free(t);
+    clew_tailer_free(t);
 }
 
 static void test_docker_partial_join(void **state)
@@ -254,7 +253,7 @@ static void test_docker_partial_join(void **state)
     struct stat st;
     assert_int_equal(stat(p, &st), 0);
     int64_t now = 0;
-    struct clew_tail *t = new_tail(c, NULL);
+    struct clew_tailer *t = new_tail(c, NULL);
     assert_int_equal(run(c, t, &now), 2);
     assert_string_equal(c->recs[0].msg, "err line");
     /* While the stdout fragments are held, the safe offset stays at their
@@ -263,7 +262,7 @@ static void test_docker_partial_join(void **state)
     assert_int_equal(c->recs[1].len, 2 * 16384 + 2);
     assert_memory_equal(c->recs[1].msg + 2 * 16384, "bb", 2);
     assert_true(c->recs[1].safe == (uint64_t)st.st_size);
-    clew_tail_free(t);
+    clew_tailer_free(t);
 }
 
 static void test_cri_join_and_metadata(void **state)
@@ -284,7 +283,7 @@ static void test_cri_join_and_metadata(void **state)
                "garbage line\n"
                "2024-01-15T10:30:00.120000000+00:00 stdout F crio\n");
     int64_t now = 0;
-    struct clew_tail *t = new_tail(c, NULL);
+    struct clew_tailer *t = new_tail(c, NULL);
     assert_int_equal(run(c, t, &now), 4);
     assert_string_equal(c->recs[0].msg, "out line");
     assert_string_equal(c->recs[1].msg, "part1part2part3");
@@ -299,10 +298,10 @@ static void test_cri_join_and_metadata(void **state)
     assert_non_null(strstr(c->recs[0].fields, "\"pod\":\"web-7d4b9c-xk2p\""));
     assert_non_null(
         strstr(c->recs[0].fields, "\"pod_uid\":\"0d1c2b3a-4e5f-6071-8293-a4b5c6d7e8f9\""));
-    struct clew_tail_stats st;
-    clew_tail_stats(t, &st);
+    struct clew_tailer_stats st;
+    clew_tailer_stats(t, &st);
     assert_int_equal(st.bad_lines, 1);
-    clew_tail_free(t);
+    clew_tailer_free(t);
 }
 
 static void test_cri_dir_with_docker_json(void **state)
@@ -316,11 +315,11 @@ static void test_cri_dir_with_docker_json(void **state)
     snprintf(p, sizeof(p), "%s/1.log", d);
     docker_line(p, "via dockershim\\n", "stdout");
     int64_t now = 0;
-    struct clew_tail *t = new_tail(c, NULL);
+    struct clew_tailer *t = new_tail(c, NULL);
     assert_int_equal(run(c, t, &now), 1);
     assert_string_equal(c->recs[0].msg, "via dockershim");
     assert_string_equal(c->recs[0].cname, "app");
-    clew_tail_free(t);
+    clew_tailer_free(t);
 }
 
 /* Messages "line <i>" for i in [from, to) appear exactly once each. */
@@ -343,7 +342,7 @@ static void test_rotation_rename(void **state)
     snprintf(p1, sizeof(p1), "%s.1", p);
     docker_lines(p, 0, 100);
     int64_t now = 0;
-    struct clew_tail *t = new_tail(c, NULL);
+    struct clew_tailer *t = new_tail(c, NULL);
     run(c, t, &now);
     /* Rename; the writer still appends to the old inode, then a new file. */
     assert_int_equal(rename(p, p1), 0);
@@ -351,8 +350,8 @@ static void test_rotation_rename(void **state)
     docker_lines(p, 150, 300);
     run(c, t, &now);
     expect_lines(c, 0, 300);
-    struct clew_tail_stats st;
-    clew_tail_stats(t, &st);
+    struct clew_tailer_stats st;
+    clew_tailer_stats(t, &st);
     assert_int_equal(st.rotations, 1);
     assert_int_equal(st.files, 1); /* the old one finished */
     assert_int_equal(st.truncations, 0);
@@ -362,7 +361,7 @@ static void test_rotation_rename(void **state)
     clear_recs(c);
     run(c, t, &now);
     expect_lines(c, 300, 310);
-    clew_tail_free(t);
+    clew_tailer_free(t);
 }
 
 static void test_copytruncate(void **state)
@@ -372,7 +371,7 @@ static void test_copytruncate(void **state)
     log_path(c, p, sizeof(p));
     docker_lines(p, 0, 50);
     int64_t now = 0;
-    struct clew_tail *t = new_tail(c, NULL);
+    struct clew_tailer *t = new_tail(c, NULL);
     run(c, t, &now);
     expect_lines(c, 0, 50);
     clear_recs(c);
@@ -387,16 +386,16 @@ static void test_copytruncate(void **state)
     docker_lines(p, 1000, 1100);
     run(c, t, &now);
     expect_lines(c, 1000, 1100);
-    struct clew_tail_stats st;
-    clew_tail_stats(t, &st);
+    struct clew_tailer_stats st;
+    clew_tailer_stats(t, &st);
     assert_int_equal(st.truncations, 2);
-    clew_tail_free(t);
+    clew_tailer_free(t);
 }
 
-static void save_ckpt(struct clew_tail *t, struct clew_ckpt *ck)
+static void save_ckpt(struct clew_tailer *t, struct clew_ckpt *ck)
 {
     memset(ck, 0, sizeof(*ck));
-    assert_int_equal(clew_tail_checkpoint(t, ck), 0);
+    assert_int_equal(clew_tailer_checkpoint(t, ck), 0);
 }
 
 static void test_restart_from_checkpoint(void **state)
@@ -408,15 +407,15 @@ static void test_restart_from_checkpoint(void **state)
     docker_lines(p, 0, 100);
     int64_t now = 0;
     c->auto_ack = 0;
-    struct clew_tail *t = new_tail(c, NULL);
+    struct clew_tailer *t = new_tail(c, NULL);
     run(c, t, &now);
     expect_lines(c, 0, 100);
     /* Only the first 40 records were acknowledged. */
-    clew_tail_ack(t, c->recs[39].file, c->recs[39].safe);
+    clew_tailer_ack(t, c->recs[39].file, c->recs[39].safe);
     struct clew_ckpt ck;
     save_ckpt(t, &ck);
     assert_int_equal(ck.n, 1);
-    clew_tail_free(t);
+    clew_tailer_free(t);
 
     /* Down: the file is rotated and a new one written. */
     assert_int_equal(rename(p, p1), 0);
@@ -425,15 +424,15 @@ static void test_restart_from_checkpoint(void **state)
     clear_recs(c);
     c->auto_ack = 1;
     t = new_tail(c, NULL);
-    assert_int_equal(clew_tail_restore(t, &ck), 0);
+    assert_int_equal(clew_tailer_restore(t, &ck), 0);
     run(c, t, &now);
     /* The rotated file (older) resumes at 40 and is read before the new one. */
     expect_lines(c, 40, 130);
-    struct clew_tail_stats st;
-    clew_tail_stats(t, &st);
+    struct clew_tailer_stats st;
+    clew_tailer_stats(t, &st);
     assert_int_equal(st.resumed, 1);
     clew_ckpt_clear(&ck);
-    clew_tail_free(t);
+    clew_tailer_free(t);
 }
 
 static void test_two_rotations_between_looks(void **state)
@@ -446,9 +445,9 @@ static void test_two_rotations_between_looks(void **state)
     docker_lines(p, 0, 10);
     int64_t now = 0;
     c->auto_ack = 0;
-    struct clew_tail *t = new_tail(c, NULL);
+    struct clew_tailer *t = new_tail(c, NULL);
     run(c, t, &now);
-    clew_tail_ack(t, c->recs[4].file, c->recs[4].safe);
+    clew_tailer_ack(t, c->recs[4].file, c->recs[4].safe);
     struct clew_ckpt ck;
     save_ckpt(t, &ck);
     /* Docker rotates twice before the next scan (max-file 3). */
@@ -460,17 +459,17 @@ static void test_two_rotations_between_looks(void **state)
     docker_lines(p, 30, 40);
     run(c, t, &now);
     expect_lines(c, 0, 40);
-    clew_tail_free(t);
+    clew_tailer_free(t);
 
     /* The same while stopped, resuming from the checkpoint taken at 5. */
     clear_recs(c);
     c->auto_ack = 1;
     t = new_tail(c, NULL);
-    assert_int_equal(clew_tail_restore(t, &ck), 0);
+    assert_int_equal(clew_tailer_restore(t, &ck), 0);
     run(c, t, &now);
     expect_lines(c, 5, 40);
     clew_ckpt_clear(&ck);
-    clew_tail_free(t);
+    clew_tailer_free(t);
 }
 
 /* A file first seen under a rotated name is checkpointed under that name;
@@ -484,7 +483,7 @@ static void test_restart_rotated_name(void **state)
     snprintf(p2, sizeof(p2), "%s.2", p);
     docker_lines(p, 0, 10);
     int64_t now = 0;
-    struct clew_tail *t = new_tail(c, NULL);
+    struct clew_tailer *t = new_tail(c, NULL);
     run(c, t, &now);
     c->auto_ack = 0;
     docker_lines(p, 10, 20);
@@ -497,7 +496,7 @@ static void test_restart_rotated_name(void **state)
     expect_lines(c, 0, 40);
     /* Acked: everything of the first file and 20..24 of the second. */
     for (size_t i = 0; i < 25; i++) {
-        clew_tail_ack(t, c->recs[i].file, c->recs[i].safe);
+        clew_tailer_ack(t, c->recs[i].file, c->recs[i].safe);
     }
     struct clew_ckpt ck;
     save_ckpt(t, &ck);
@@ -506,18 +505,18 @@ static void test_restart_rotated_name(void **state)
         under_rotated_name |= strcmp(ck.files[i].path, p1) == 0;
     }
     assert_true(under_rotated_name);
-    clew_tail_free(t);
+    clew_tailer_free(t);
     clear_recs(c);
     c->auto_ack = 1;
     t = new_tail(c, NULL);
-    assert_int_equal(clew_tail_restore(t, &ck), 0);
+    assert_int_equal(clew_tailer_restore(t, &ck), 0);
     run(c, t, &now);
     expect_lines(c, 25, 40);
-    struct clew_tail_stats st;
-    clew_tail_stats(t, &st);
+    struct clew_tailer_stats st;
+    clew_tailer_stats(t, &st);
     assert_int_equal(st.ckpt_lost, 0);
     clew_ckpt_clear(&ck);
-    clew_tail_free(t);
+    clew_tailer_free(t);
 }
 
 static void test_fingerprint_mismatch(void **state)
@@ -527,11 +526,11 @@ static void test_fingerprint_mismatch(void **state)
     log_path(c, p, sizeof(p));
     docker_lines(p, 0, 20);
     int64_t now = 0;
-    struct clew_tail *t = new_tail(c, NULL);
+    struct clew_tailer *t = new_tail(c, NULL);
     run(c, t, &now);
     struct clew_ckpt ck;
     save_ckpt(t, &ck);
-    clew_tail_free(t);
+    clew_tailer_free(t);
     /* Same inode, other content, longer than the checkpoint offset. */
     int fd = open(p, O_WRONLY | O_TRUNC);
     assert_true(fd >= 0);
@@ -539,11 +538,11 @@ static void test_fingerprint_mismatch(void **state)
     docker_lines(p, 500, 540);
     clear_recs(c);
     t = new_tail(c, NULL);
-    assert_int_equal(clew_tail_restore(t, &ck), 0);
+    assert_int_equal(clew_tailer_restore(t, &ck), 0);
     run(c, t, &now);
     expect_lines(c, 500, 540);
     clew_ckpt_clear(&ck);
-    clew_tail_free(t);
+    clew_tailer_free(t);
 }
 
 static void test_multiline_default(void **state)
@@ -566,7 +565,7 @@ static void test_multiline_default(void **state)
     char err[CLEW_ERR_LEN];
     assert_int_equal(clew_ml_rules_new(NULL, &ml, err), 0);
     int64_t now = 0;
-    struct clew_tail *t = new_tail(c, ml);
+    struct clew_tailer *t = new_tail(c, ml);
     run(c, t, &now);
     assert_int_equal(c->n, 4);
     assert_string_equal(c->recs[0].msg, "Traceback (most recent call last):\n"
@@ -582,7 +581,7 @@ static void test_multiline_default(void **state)
     /* Held groups are emitted when idle (the test's flush time is 1 ns). */
     assert_string_equal(c->recs[2].msg, "INFO ok");
     assert_string_equal(c->recs[3].msg, "next line");
-    clew_tail_free(t);
+    clew_tailer_free(t);
     clew_ml_rules_free(ml);
 }
 
@@ -600,12 +599,12 @@ static void test_multiline_pattern(void **state)
     assert_non_null(strstr(err, "multiline"));
     assert_int_equal(clew_ml_rules_new("^\\d{4}-\\d\\d-\\d\\d ", &ml, err), 0);
     int64_t now = 0;
-    struct clew_tail *t = new_tail(c, ml);
+    struct clew_tailer *t = new_tail(c, ml);
     run(c, t, &now);
     assert_int_equal(c->n, 2);
     assert_string_equal(c->recs[0].msg, "2024-01-15 first\ncontinued");
     assert_string_equal(c->recs[1].msg, "2024-01-15 second");
-    clew_tail_free(t);
+    clew_tailer_free(t);
     clew_ml_rules_free(ml);
 }
 

@@ -6,7 +6,7 @@
  * from. acked is the largest such offset the collector acknowledged; only
  * acked offsets reach the checkpoint. A truncated file gets a new id, so
  * acknowledgements of batches read before the truncation are ignored. */
-#include "shipper/tail.h"
+#include "shipper/tailer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -52,7 +52,7 @@ struct tfile {
     struct clew_asm *as;
     struct clew_ship_fixed fx;
     const struct clew_docker_line *cur; /* the line being pushed (attrs) */
-    struct clew_tail *t;
+    struct clew_tailer *t;
 };
 
 struct pending_ckpt {
@@ -60,11 +60,11 @@ struct pending_ckpt {
     int used;
 };
 
-struct clew_tail {
-    struct clew_tail_opts o;
+struct clew_tailer {
+    struct clew_tailer_opts o;
     char *docker_root, *cri_root, *host;
-    clew_tail_emit_cb emit;
-    clew_tail_event_cb event;
+    clew_tailer_emit_cb emit;
+    clew_tailer_event_cb event;
     void *ud;
     struct tfile **files;
     size_t nfiles, capfiles;
@@ -74,13 +74,13 @@ struct clew_tail {
     int restored; /* the first scan after restore looked for rotated files */
     struct clew_buf scratch;
     int64_t last_err_report;
-    struct clew_tail_stats st;
+    struct clew_tailer_stats st;
 };
 
-static void eventf(struct clew_tail *t, int level, const char *fmt, ...)
+static void eventf(struct clew_tailer *t, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void eventf(struct clew_tail *t, int level, const char *fmt, ...)
+static void eventf(struct clew_tailer *t, int level, const char *fmt, ...)
 {
     if (t->event == NULL) {
         return;
@@ -98,8 +98,8 @@ static void eventf(struct clew_tail *t, int level, const char *fmt, ...)
 static void on_asm(void *ud, const struct clew_asm_rec *r)
 {
     struct tfile *f = ud;
-    struct clew_tail *t = f->t;
-    struct clew_tail_rec out = { .file = f->id, .safe_off = r->safe_off, .fx = &f->fx };
+    struct clew_tailer *t = f->t;
+    struct clew_tailer_rec out = { .file = f->id, .safe_off = r->safe_off, .fx = &f->fx };
     out.e.ts = r->ts;
     out.e.stream = r->stream;
     out.e.msg = r->msg;
@@ -128,7 +128,7 @@ static void dir_of(const char *path, char *out, size_t len)
     }
 }
 
-static int docker_fixed(struct clew_tail *t, struct tfile *f)
+static int docker_fixed(struct clew_tailer *t, struct tfile *f)
 {
     char dir[4096], cfg[4200], err[CLEW_ERR_LEN];
     dir_of(f->path, dir, sizeof(dir));
@@ -153,7 +153,7 @@ static int docker_fixed(struct clew_tail *t, struct tfile *f)
     return rc;
 }
 
-static int cri_fixed(struct clew_tail *t, struct tfile *f)
+static int cri_fixed(struct clew_tailer *t, struct tfile *f)
 {
     struct clew_cri_meta m;
     struct clew_ship_fixed *fx = &f->fx;
@@ -187,7 +187,7 @@ static void file_free(struct tfile *f)
     clew_free(f);
 }
 
-static int add_file(struct clew_tail *t, struct tfile *f)
+static int add_file(struct clew_tailer *t, struct tfile *f)
 {
     if (t->nfiles == t->capfiles) {
         size_t cap = t->capfiles ? t->capfiles * 2 : 16;
@@ -215,7 +215,7 @@ static int fingerprint_ok(int fd, const struct clew_ckpt_file *c)
 }
 
 /* The checkpoint entry for (dev, ino), consumed. */
-static struct clew_ckpt_file *take_ckpt(struct clew_tail *t, uint64_t dev, uint64_t ino)
+static struct clew_ckpt_file *take_ckpt(struct clew_tailer *t, uint64_t dev, uint64_t ino)
 {
     struct clew_ckpt_file *c = clew_ckpt_find(&t->restore, dev, ino);
     if (c == NULL || c->offset == UINT64_MAX) {
@@ -224,7 +224,7 @@ static struct clew_ckpt_file *take_ckpt(struct clew_tail *t, uint64_t dev, uint6
     return c;
 }
 
-static void resume_from(struct clew_tail *t, struct tfile *f, const struct stat *st)
+static void resume_from(struct clew_tailer *t, struct tfile *f, const struct stat *st)
 {
     struct clew_ckpt_file *c = take_ckpt(t, f->dev, f->ino);
     if (c == NULL) {
@@ -246,7 +246,7 @@ static void resume_from(struct clew_tail *t, struct tfile *f, const struct stat 
     c->offset = UINT64_MAX; /* used */
 }
 
-static int open_file(struct clew_tail *t, const char *path, int cri, int detached)
+static int open_file(struct clew_tailer *t, const char *path, int cri, int detached)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
@@ -287,7 +287,7 @@ static int open_file(struct clew_tail *t, const char *path, int cri, int detache
     return 0;
 }
 
-static struct tfile *find_path(struct clew_tail *t, const char *path)
+static struct tfile *find_path(struct clew_tailer *t, const char *path)
 {
     for (size_t i = 0; i < t->nfiles; i++) {
         if (!t->files[i]->detached && strcmp(t->files[i]->path, path) == 0) {
@@ -297,7 +297,7 @@ static struct tfile *find_path(struct clew_tail *t, const char *path)
     return NULL;
 }
 
-static struct tfile *find_inode(struct clew_tail *t, uint64_t dev, uint64_t ino)
+static struct tfile *find_inode(struct clew_tailer *t, uint64_t dev, uint64_t ino)
 {
     for (size_t i = 0; i < t->nfiles; i++) {
         if (t->files[i]->dev == dev && t->files[i]->ino == ino) {
@@ -309,7 +309,7 @@ static struct tfile *find_inode(struct clew_tail *t, uint64_t dev, uint64_t ino)
 
 /* ---- reading -------------------------------------------------------------- */
 
-static int push_line(struct clew_tail *t, struct tfile *f, const char *line, size_t len,
+static int push_line(struct clew_tailer *t, struct tfile *f, const char *line, size_t len,
                      uint64_t start, int64_t now)
 {
     uint64_t end = start + len + 1;
@@ -341,7 +341,7 @@ static int push_line(struct clew_tail *t, struct tfile *f, const char *line, siz
 }
 
 /* Pushes every complete line in carry; keeps the rest. */
-static int drain_lines(struct clew_tail *t, struct tfile *f, int64_t now)
+static int drain_lines(struct clew_tailer *t, struct tfile *f, int64_t now)
 {
     const char *base = (const char *)f->carry.data;
     size_t pos = 0, len = f->carry.len;
@@ -386,7 +386,7 @@ static int head_hash(const struct tfile *f, uint64_t *out)
     return 0;
 }
 
-static void truncated(struct clew_tail *t, struct tfile *f)
+static void truncated(struct clew_tailer *t, struct tfile *f)
 {
     t->st.truncations++;
     eventf(t, 4, "%s: truncated (copytruncate?) below offset %llu: reading from the start", f->path,
@@ -401,7 +401,7 @@ static void truncated(struct clew_tail *t, struct tfile *f)
 }
 
 /* Reads one chunk. Returns bytes read, 0 at the end, or a negative error. */
-static ssize_t read_chunk(struct clew_tail *t, struct tfile *f, int64_t now)
+static ssize_t read_chunk(struct clew_tailer *t, struct tfile *f, int64_t now)
 {
     if (clew_buf_reserve(&f->carry, t->o.read_chunk) < 0) {
         return -ENOMEM;
@@ -434,7 +434,7 @@ static ssize_t read_chunk(struct clew_tail *t, struct tfile *f, int64_t now)
 
 /* Reads file f until the budget is used. Returns 1 when it has more, 0 at
  * its end, 2 when the output is full, or -ENOMEM. */
-static int poll_file(struct clew_tail *t, struct tfile *f, size_t budget, size_t *used,
+static int poll_file(struct clew_tailer *t, struct tfile *f, size_t budget, size_t *used,
                      int (*can_read)(void *ud), void *ud, int64_t now_ns)
 {
     ssize_t n = 1;
@@ -454,8 +454,8 @@ static int poll_file(struct clew_tail *t, struct tfile *f, size_t budget, size_t
     return n > 0;
 }
 
-int clew_tail_poll(struct clew_tail *t, size_t budget, int (*can_read)(void *ud), void *ud,
-                   int64_t now_ns)
+int clew_tailer_poll(struct clew_tailer *t, size_t budget, int (*can_read)(void *ud), void *ud,
+                     int64_t now_ns)
 {
     size_t used = 0;
     int more = 0;
@@ -480,7 +480,7 @@ int clew_tail_poll(struct clew_tail *t, size_t budget, int (*can_read)(void *ud)
 
 /* ---- discovery ------------------------------------------------------------ */
 
-static void rate_limited(struct clew_tail *t, int64_t now, const char *what, const char *path,
+static void rate_limited(struct clew_tailer *t, int64_t now, const char *what, const char *path,
                          int e)
 {
     t->st.errors++;
@@ -490,10 +490,10 @@ static void rate_limited(struct clew_tail *t, int64_t now, const char *what, con
     }
 }
 
-static int adopt_siblings(struct clew_tail *t, const char *path, int64_t since_ns, int cri);
+static int adopt_siblings(struct clew_tailer *t, const char *path, int64_t since_ns, int cri);
 static int64_t mtime_of(int fd);
 
-static int scan_path(struct clew_tail *t, const char *path, int cri, int64_t now)
+static int scan_path(struct clew_tailer *t, const char *path, int cri, int64_t now)
 {
     struct stat st;
     if (stat(path, &st) < 0) {
@@ -532,7 +532,7 @@ static int scan_path(struct clew_tail *t, const char *path, int cri, int64_t now
     return open_file(t, path, cri, 0);
 }
 
-static int scan_glob(struct clew_tail *t, const char *root, const char *pattern, int cri,
+static int scan_glob(struct clew_tailer *t, const char *root, const char *pattern, int cri,
                      int64_t now)
 {
     char pat[4200];
@@ -579,7 +579,7 @@ static int cmp_sib(const void *a, const void *b)
 /* Follows, from their start, the rotated siblings of path that are not
  * followed yet and were written at or after since_ns: files rotated away
  * before a scan (or while stopped) saw them. Oldest first. */
-static int adopt_siblings(struct clew_tail *t, const char *path, int64_t since_ns, int cri)
+static int adopt_siblings(struct clew_tailer *t, const char *path, int64_t since_ns, int cri)
 {
     char dir[4096];
     dir_of(path, dir, sizeof(dir));
@@ -645,7 +645,7 @@ static void live_name(const char *path, char *out, size_t len)
 /* A checkpointed inode the globs did not find: look for it among the
  * rotated siblings of its old name (<f>.1, <n>.log.<date>), then pick up
  * the siblings rotated after it. */
-static int find_rotated(struct clew_tail *t, struct clew_ckpt_file *c)
+static int find_rotated(struct clew_tailer *t, struct clew_ckpt_file *c)
 {
     char dir[4096], live[4400];
     dir_of(c->path, dir, sizeof(dir));
@@ -689,7 +689,7 @@ static int find_rotated(struct clew_tail *t, struct clew_ckpt_file *c)
     return rc;
 }
 
-static void remove_at(struct clew_tail *t, size_t i)
+static void remove_at(struct clew_tailer *t, size_t i)
 {
     file_free(t->files[i]);
     memmove(&t->files[i], &t->files[i + 1], (t->nfiles - i - 1) * sizeof(t->files[0]));
@@ -698,7 +698,7 @@ static void remove_at(struct clew_tail *t, size_t i)
 
 /* Reads what a detached file still holds. Returns 1 when it had more
  * (so it is not finished yet), 0 at its end. */
-static int read_rest(struct clew_tail *t, struct tfile *f, int64_t now)
+static int read_rest(struct clew_tailer *t, struct tfile *f, int64_t now)
 {
     int grew = 0;
     ssize_t n;
@@ -710,7 +710,7 @@ static int read_rest(struct clew_tail *t, struct tfile *f, int64_t now)
 
 /* Detached files: read to the end, idle long enough, then flushed; freed
  * once everything read was acknowledged. */
-static void retire(struct clew_tail *t, int64_t now)
+static void retire(struct clew_tailer *t, int64_t now)
 {
     for (size_t i = 0; i < t->nfiles; i++) {
         struct tfile *f = t->files[i];
@@ -736,7 +736,7 @@ static void retire(struct clew_tail *t, int64_t now)
     }
 }
 
-int clew_tail_scan(struct clew_tail *t, int64_t now_ns)
+int clew_tailer_scan(struct clew_tailer *t, int64_t now_ns)
 {
     for (size_t i = 0; i < t->nfiles; i++) {
         t->files[i]->seen = 0;
@@ -769,12 +769,12 @@ int clew_tail_scan(struct clew_tail *t, int64_t now_ns)
 
 /* ---- public --------------------------------------------------------------- */
 
-int clew_tail_new(const struct clew_tail_opts *opts, clew_tail_emit_cb emit,
-                  clew_tail_event_cb event, void *ud, struct clew_tail **out,
-                  char err[CLEW_ERR_LEN])
+int clew_tailer_new(const struct clew_tailer_opts *opts, clew_tailer_emit_cb emit,
+                    clew_tailer_event_cb event, void *ud, struct clew_tailer **out,
+                    char err[CLEW_ERR_LEN])
 {
     *out = NULL;
-    struct clew_tail *t = clew_calloc(1, sizeof(*t));
+    struct clew_tailer *t = clew_calloc(1, sizeof(*t));
     if (t == NULL) {
         return -ENOMEM;
     }
@@ -791,19 +791,19 @@ int clew_tail_new(const struct clew_tail_opts *opts, clew_tail_emit_cb emit,
          !(t->docker_root = clew_strdup(opts->docker_root))) ||
         (opts->cri_root && opts->cri_root[0] && !(t->cri_root = clew_strdup(opts->cri_root))) ||
         !(t->host = clew_strdup(host))) {
-        clew_tail_free(t);
+        clew_tailer_free(t);
         return -ENOMEM;
     }
     if (!t->docker_root && !t->cri_root) {
         snprintf(err, CLEW_ERR_LEN, "neither a Docker nor a CRI log root to follow");
-        clew_tail_free(t);
+        clew_tailer_free(t);
         return CLEW_EBADARG;
     }
     *out = t;
     return 0;
 }
 
-void clew_tail_free(struct clew_tail *t)
+void clew_tailer_free(struct clew_tailer *t)
 {
     if (t == NULL) {
         return;
@@ -820,7 +820,7 @@ void clew_tail_free(struct clew_tail *t)
     clew_free(t);
 }
 
-int clew_tail_restore(struct clew_tail *t, const struct clew_ckpt *c)
+int clew_tailer_restore(struct clew_tailer *t, const struct clew_ckpt *c)
 {
     clew_ckpt_clear(&t->restore);
     for (size_t i = 0; i < c->n; i++) {
@@ -832,7 +832,7 @@ int clew_tail_restore(struct clew_tail *t, const struct clew_ckpt *c)
     return 0;
 }
 
-void clew_tail_ack(struct clew_tail *t, uint32_t id, uint64_t off)
+void clew_tailer_ack(struct clew_tailer *t, uint32_t id, uint64_t off)
 {
     for (size_t i = 0; i < t->nfiles; i++) {
         struct tfile *f = t->files[i];
@@ -845,7 +845,7 @@ void clew_tail_ack(struct clew_tail *t, uint32_t id, uint64_t off)
     }
 }
 
-void clew_tail_flush(struct clew_tail *t)
+void clew_tailer_flush(struct clew_tailer *t)
 {
     for (size_t i = 0; i < t->nfiles; i++) {
         struct tfile *f = t->files[i];
@@ -871,7 +871,7 @@ static int ckpt_entry(struct tfile *f, struct clew_ckpt *c)
     return clew_ckpt_add(c, &e);
 }
 
-int clew_tail_checkpoint(struct clew_tail *t, struct clew_ckpt *c)
+int clew_tailer_checkpoint(struct clew_tailer *t, struct clew_ckpt *c)
 {
     for (size_t i = 0; i < c->n; i++) {
         clew_free(c->files[i].path);
@@ -893,7 +893,7 @@ int clew_tail_checkpoint(struct clew_tail *t, struct clew_ckpt *c)
     return 0;
 }
 
-int clew_tail_caught_up(const struct clew_tail *t)
+int clew_tailer_caught_up(const struct clew_tailer *t)
 {
     for (size_t i = 0; i < t->nfiles; i++) {
         const struct tfile *f = t->files[i];
@@ -907,7 +907,7 @@ int clew_tail_caught_up(const struct clew_tail *t)
     return 1;
 }
 
-void clew_tail_stats(const struct clew_tail *t, struct clew_tail_stats *out)
+void clew_tailer_stats(const struct clew_tailer *t, struct clew_tailer_stats *out)
 {
     *out = t->st;
     out->files = t->nfiles;
