@@ -81,6 +81,18 @@ static int parse_int(const char *p, size_t n)
     return v;
 }
 
+/* The ".log" of "<n>.log" or of a rotated "<n>.log.<suffix>" (kubelet's
+ * ".20240115-103000", ".20240115-103000.gz"); NULL when absent. */
+static const char *log_ext(const char *f, size_t fl)
+{
+    for (size_t i = 1; i + 4 <= fl; i++) {
+        if (memcmp(f + i, ".log", 4) == 0 && (i + 4 == fl || f[i + 4] == '.')) {
+            return f + i;
+        }
+    }
+    return NULL;
+}
+
 int clew_cri_path_parse(const char *path, size_t len, struct clew_cri_meta *out)
 {
     memset(out, 0, sizeof(*out));
@@ -89,7 +101,8 @@ int clew_cri_path_parse(const char *path, size_t len, struct clew_cri_meta *out)
     const char *file = component(path, len, 0, &fl);
     const char *cont = component(path, len, 1, &cl);
     const char *dir = component(path, len, 2, &dl);
-    if (!file || !cont || !dir || fl < 5 || memcmp(file + fl - 4, ".log", 4) != 0) {
+    const char *ext = file ? log_ext(file, fl) : NULL;
+    if (!ext || !cont || !dir) {
         return CLEW_EFORMAT;
     }
     const char *u1 = memchr(dir, '_', dl);
@@ -102,7 +115,7 @@ int clew_cri_path_parse(const char *path, size_t len, struct clew_cri_meta *out)
     out->pod = (struct clew_str){ u1 + 1, (size_t)(u2 - u1 - 1) };
     out->uid = (struct clew_str){ u2 + 1, (size_t)(dir + dl - u2 - 1) };
     out->container = (struct clew_str){ cont, cl };
-    out->restart = parse_int(file, fl - 4);
+    out->restart = parse_int(file, (size_t)(ext - file));
     return 0;
 }
 

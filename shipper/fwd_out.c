@@ -7,7 +7,17 @@
  * their frame seq (dseq) and no marks (their positions were made safe when
  * they were spilled); while the buffer holds unread frames (spilling), new
  * batches are appended to it too, so the order on the wire stays the order
- * of the files. */
+ * of the files.
+ *
+ * Failback: connected to addrs[i > 0], the client probes addrs[0 .. i) in
+ * order every failback_ns with a separate connection that is closed as soon
+ * as it is accepted. Then failback_to is set: nothing more is written, and
+ * once the batches in flight are acknowledged (head == next_send) the
+ * connection is closed and the next one goes to addrs[failback_to]. A batch
+ * that is not acknowledged by then (the ack timeout, or a break) is resent
+ * there like after any break, and counted as resent; acks are only matched
+ * against head on the connection a batch was written to, so none counts
+ * twice. */
 #include "shipper/fwd_out.h"
 
 #include <errno.h>
@@ -28,6 +38,7 @@
 #endif
 
 enum { ST_DOWN, ST_CONNECTING, ST_CONNECTED, ST_CLOSING };
+enum { PR_IDLE, PR_RESOLVING, PR_CONNECTING, PR_CLOSING };
 
 struct batch {
     struct batch *next;
@@ -88,6 +99,17 @@ struct clew_fwd_out {
     int64_t fail_logged_ns; /* connect failures are logged once per 30 s */
     uint64_t fail_quiet;    /* failures not logged since                  */
     int spilling;
+    /* failback */
+    int probe_state;
+    int probe_ok;
+    size_t probe_idx;
+    int64_t probe_at_ns; /* the next round of probes */
+    uv_tcp_t ptcp;
+    int ptcp_inited;
+    uv_connect_t preq;
+    uv_getaddrinfo_t pgai;
+    int failback_pending;
+    size_t failback_to;
     struct clew_fwd_out_stats st;
 };
 
@@ -306,6 +328,22 @@ static void connect_next(struct clew_fwd_out *o);
 
 static void drop_connection(struct clew_fwd_out *o, const char *why);
 
+static void close_tcp(struct clew_fwd_out *o);
+
+/* A failback is due once nothing is in flight: close the connection; the
+ * next one goes to the earlier address (on_tcp_closed). */
+static void failback_check(struct clew_fwd_out *o)
+{
+    if (!o->failback_pending || o->state != ST_CONNECTED || o->head != o->next_send) {
+        return;
+    }
+    emitf(o, 6, "collector %s: closing to move back to %s", o->addrs[o->addr_idx].text,
+          o->addrs[o->failback_to].text);
+    o->state = ST_CLOSING;
+    o->st.connected = 0;
+    close_tcp(o);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     struct batch *b = req->data;
@@ -322,7 +360,7 @@ static void on_write(uv_write_t *req, int status)
 
 static void send_more(struct clew_fwd_out *o)
 {
-    while (o->state == ST_CONNECTED && o->next_send != NULL &&
+    while (o->state == ST_CONNECTED && !o->failback_pending && o->next_send != NULL &&
            (o->inflight_bytes == 0 ||
             o->inflight_bytes + batch_size(o->next_send) <= o->o.max_inflight)) {
         struct batch *b = o->next_send;
@@ -440,6 +478,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         drop_connection(o, "unexpected reply (not the next ack)");
         return;
     }
+    failback_check(o);
     refill(o);
     send_more(o);
 }
@@ -490,6 +529,15 @@ static void on_tcp_closed(uv_handle_t *h)
     if (o->spilling) {
         /* Batches read from disk are still there: read them again later. */
         spill_all(o);
+    }
+    if (o->failback_pending) {
+        o->failback_pending = 0;
+        o->addr_idx = o->failback_to;
+        o->st.failbacks++;
+        o->state = ST_DOWN;
+        o->down_since = o->down_since ? o->down_since : clew_time_mono_ns();
+        uv_timer_start(&o->retry, on_retry, 0, 0);
+        return;
     }
     schedule_retry(o);
 }
@@ -550,6 +598,7 @@ static void on_connected(uv_connect_t *req, int status)
     uv_tcp_nodelay(&o->tcp, 1);
     uv_read_start((uv_stream_t *)&o->tcp, alloc_cb, on_read);
     emitf(o, 6, "connected to %s", o->addrs[o->addr_idx].text);
+    o->probe_at_ns = clew_time_mono_ns() + o->o.failback_ns;
     refill(o);
     send_more(o);
 }
@@ -612,6 +661,120 @@ static void on_retry(uv_timer_t *t)
     connect_next(t->data);
 }
 
+/* ---- failback: probing the earlier addresses -------------------------- */
+
+static void probe_start(struct clew_fwd_out *o);
+
+/* The probe is over (its connection closed): move back, or probe the next
+ * earlier address, or wait for the next round. */
+static void probe_next(struct clew_fwd_out *o)
+{
+    o->probe_state = PR_IDLE;
+    if (o->state != ST_CONNECTED || o->probe_idx >= o->addr_idx) {
+        o->probe_at_ns = clew_time_mono_ns() + o->o.failback_ns;
+        return;
+    }
+    if (o->probe_ok) {
+        o->failback_pending = 1;
+        o->failback_to = o->probe_idx;
+        emitf(o, 6, "collector %s answers again: moving back from %s (%zu bytes in flight)",
+              o->addrs[o->probe_idx].text, o->addrs[o->addr_idx].text, (size_t)o->inflight_bytes);
+        failback_check(o);
+        return;
+    }
+    if (++o->probe_idx < o->addr_idx) {
+        probe_start(o);
+        return;
+    }
+    o->probe_at_ns = clew_time_mono_ns() + o->o.failback_ns;
+}
+
+static void on_probe_closed(uv_handle_t *h)
+{
+    struct clew_fwd_out *o = h->data;
+    o->ptcp_inited = 0;
+    if (--o->handles == 0 && o->closing) {
+        free_all(o);
+    } else if (!o->closing) {
+        probe_next(o);
+    }
+}
+
+/* Closes the probe connection (accepted or not); probe_next follows. */
+static void probe_done(struct clew_fwd_out *o, int ok)
+{
+    o->probe_ok = ok;
+    if (o->ptcp_inited) {
+        o->probe_state = PR_CLOSING;
+        uv_close((uv_handle_t *)&o->ptcp, on_probe_closed);
+    } else {
+        probe_next(o);
+    }
+}
+
+static void on_probe_connected(uv_connect_t *req, int status)
+{
+    struct clew_fwd_out *o = req->data;
+    if (!o->closing) {
+        probe_done(o, status == 0);
+    }
+}
+
+static void on_probe_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct clew_fwd_out *o = req->data;
+    int rc = status;
+    o->handles--; /* the resolver request */
+    if (o->closing) {
+        uv_freeaddrinfo(res);
+        if (o->handles == 0) {
+            free_all(o);
+        }
+        return;
+    }
+    if (rc == 0 && (rc = uv_tcp_init(o->loop, &o->ptcp)) == 0) {
+        o->ptcp.data = o;
+        o->ptcp_inited = 1;
+        o->handles++;
+        o->preq.data = o;
+        o->probe_state = PR_CONNECTING;
+        rc = uv_tcp_connect(&o->preq, &o->ptcp, res->ai_addr, on_probe_connected);
+    }
+    uv_freeaddrinfo(res);
+    if (rc < 0) {
+        probe_done(o, 0);
+    }
+}
+
+static void probe_start(struct clew_fwd_out *o)
+{
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_family = AF_UNSPEC;
+    o->probe_state = PR_RESOLVING;
+    o->st.probes++;
+    o->pgai.data = o;
+    int rc = uv_getaddrinfo(o->loop, &o->pgai, on_probe_resolved, o->addrs[o->probe_idx].host,
+                            o->addrs[o->probe_idx].port, &hints);
+    if (rc == 0) {
+        o->handles++;
+    } else {
+        probe_done(o, 0);
+    }
+}
+
+/* From the tick: a round of probes is due while connected to a later
+ * address. */
+static void failback_tick(struct clew_fwd_out *o, int64_t now)
+{
+    if (o->state == ST_CONNECTED && o->addr_idx > 0 && o->o.failback_ns > 0 &&
+        o->probe_state == PR_IDLE && !o->failback_pending && now >= o->probe_at_ns) {
+        o->probe_idx = 0;
+        probe_start(o);
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct clew_fwd_out *o = t->data;
@@ -628,6 +791,7 @@ static void on_tick(uv_timer_t *t)
         now - o->down_since >= o->o.spill_after_ns && (o->head || !o->spilling)) {
         spill_all(o);
     }
+    failback_tick(o, now);
     refill(o);
 }
 
@@ -644,6 +808,7 @@ static void set_defaults(struct clew_fwd_out_opts *p)
     p->backoff_min_ns = p->backoff_min_ns ? p->backoff_min_ns : 100000000LL;
     p->backoff_max_ns = p->backoff_max_ns ? p->backoff_max_ns : 5 * CLEW_NS_PER_SEC;
     p->spill_after_ns = p->spill_after_ns ? p->spill_after_ns : 2 * CLEW_NS_PER_SEC;
+    p->failback_ns = p->failback_ns ? p->failback_ns : 30 * CLEW_NS_PER_SEC;
 }
 
 int clew_fwd_out_new(uv_loop_t *loop, const struct clew_fwd_out_opts *opts,
@@ -819,5 +984,8 @@ void clew_fwd_out_close(struct clew_fwd_out *o, void (*cb)(void *ud), void *ud)
     if (o->tcp_inited && !uv_is_closing((uv_handle_t *)&o->tcp)) {
         uv_read_stop((uv_stream_t *)&o->tcp);
         uv_close((uv_handle_t *)&o->tcp, on_tcp_closed);
+    }
+    if (o->ptcp_inited && !uv_is_closing((uv_handle_t *)&o->ptcp)) {
+        uv_close((uv_handle_t *)&o->ptcp, on_probe_closed);
     }
 }

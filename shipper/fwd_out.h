@@ -6,7 +6,10 @@
  * the acknowledgements: acks arrive in request order; an acked batch's
  * marks (file id, resume offset) go to the done callback, which is the only
  * way a position becomes safe. Unacknowledged batches are resent, in order,
- * after a reconnect. With a disk buffer, batches move to disk when no
+ * after a reconnect. While connected to a later address it probes the
+ * earlier ones every failback_ns; when one accepts a connection, no new
+ * batch is written, the batches in flight are acknowledged (or time out and
+ * are resent), and the client moves back to it. With a disk buffer, batches move to disk when no
  * collector has answered for spill_after_ns (their marks are then done as
  * soon as written: the caller syncs the buffer before it persists them),
  * and are read back in order when a collector answers again. Loop thread
@@ -42,6 +45,8 @@ struct clew_fwd_out_opts {
     int64_t backoff_max_ns; /* (5 s)                                      */
     struct clew_dbuf *dbuf; /* borrowed; NULL: no disk buffer             */
     int64_t spill_after_ns; /* with dbuf: spill when down this long (2 s) */
+    int64_t failback_ns;    /* connected to a later address: probe the
+                               earlier ones this often (30 s); < 0: never */
 };
 
 struct clew_fwd_out_stats {
@@ -59,6 +64,8 @@ struct clew_fwd_out_stats {
     uint64_t ack_timeouts;
     uint64_t protocol_errors;
     uint64_t spill_errors;
+    uint64_t probes;         /* connects tried to an earlier address (failback) */
+    uint64_t failbacks;      /* moves back to an earlier address                */
     uint64_t queue_bytes;    /* in memory now, open batch included */
     uint64_t inflight_bytes; /* sent, not acked                    */
     int connected;

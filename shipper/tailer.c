@@ -5,7 +5,20 @@
  * end) offsets; a record it emits carries the offset a restart may resume
  * from. acked is the largest such offset the collector acknowledged; only
  * acked offsets reach the checkpoint. A truncated file gets a new id, so
- * acknowledgements of batches read before the truncation are ignored. */
+ * acknowledgements of batches read before the truncation are ignored.
+ *
+ * Compressed rotated files (Docker `compress: true`: <f>.1.gz, <f>.2.gz;
+ * kubelet: <n>.log.<YYYYMMDD-hhmmss>.gz) are never followed live and never
+ * read as plain bytes. They are read, through zlib's gzip reader, in one
+ * case: the shipper was stopped while a file it had partly read was
+ * rotated and compressed. That file has a new inode then, so the restart
+ * finds it among the .gz siblings of its live name by the fingerprint of
+ * its first (decompressed) bytes, seeks to the checkpointed offset in the
+ * decompressed stream and finishes it; offsets of a .gz file are offsets of
+ * its decompressed bytes, which are the original file's. Siblings rotated
+ * after it (by name: Docker's .N counts down, kubelet's timestamps up) are
+ * then read whole, compressed or not. Its head is kept in memory, since
+ * the fingerprint of a gzip stream cannot be re-read with pread. */
 #include "shipper/tailer.h"
 
 #include <dirent.h>
@@ -18,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "common/alloc.h"
 #include "shipper/cri.h"
@@ -49,6 +63,11 @@ struct tfile {
     int at_eof;
     uint32_t fp_len; /* CLEW_CKPT_FP_MAX once the head is known, else 0 */
     uint64_t fp_hash;
+    gzFile gz;      /* a compressed file's reader, else NULL */
+    int compressed; /* read through gz (head holds its first bytes) */
+    int gz_bad;     /* the gzip stream broke: its end is where it broke */
+    uint8_t head[CLEW_CKPT_FP_MAX];
+    uint32_t head_len;
     struct clew_asm *as;
     struct clew_ship_fixed fx;
     const struct clew_docker_line *cur; /* the line being pushed (attrs) */
@@ -172,14 +191,45 @@ static int cri_fixed(struct clew_tailer *t, struct tfile *f)
 
 /* ---- files ---------------------------------------------------------------- */
 
+static int gz_name(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 3 && strcmp(name + n - 3, ".gz") == 0;
+}
+
+static void close_fd(struct tfile *f)
+{
+    if (f->gz != NULL) {
+        gzclose(f->gz); /* closes fd */
+    } else if (f->fd >= 0) {
+        close(f->fd);
+    }
+    f->gz = NULL;
+    f->fd = -1;
+}
+
+/* Reads f's descriptor as a gzip stream and keeps its head. Returns 0, or
+ * -1 when it is not gzip data (zlib would pass it through as it is). */
+static int gz_attach(struct tfile *f)
+{
+    f->compressed = 1;
+    if ((f->gz = gzdopen(f->fd, "rb")) == NULL) {
+        return -1;
+    }
+    int n = gzread(f->gz, f->head, sizeof(f->head));
+    if (n <= 0 || gzdirect(f->gz)) {
+        return -1;
+    }
+    f->head_len = (uint32_t)n;
+    return gzrewind(f->gz) == 0 ? 0 : -1;
+}
+
 static void file_free(struct tfile *f)
 {
     if (f == NULL) {
         return;
     }
-    if (f->fd >= 0) {
-        close(f->fd);
-    }
+    close_fd(f);
     clew_asm_free(f->as);
     clew_buf_close(&f->carry);
     clew_ship_fixed_close(&f->fx);
@@ -204,13 +254,16 @@ static int add_file(struct clew_tailer *t, struct tfile *f)
 }
 
 /* Checks a checkpoint entry's fingerprint against the file's head. */
-static int fingerprint_ok(int fd, const struct clew_ckpt_file *c)
+static int fingerprint_ok(const struct tfile *f, const struct clew_ckpt_file *c)
 {
     uint8_t head[CLEW_CKPT_FP_MAX];
     if (c->fp_len == 0) {
         return 1;
     }
-    ssize_t n = pread(fd, head, c->fp_len, 0);
+    if (f->compressed) {
+        return f->head_len >= c->fp_len && clew_ckpt_fingerprint(f->head, c->fp_len) == c->fp_hash;
+    }
+    ssize_t n = pread(f->fd, head, c->fp_len, 0);
     return n == (ssize_t)c->fp_len && clew_ckpt_fingerprint(head, c->fp_len) == c->fp_hash;
 }
 
@@ -230,7 +283,9 @@ static void resume_from(struct clew_tailer *t, struct tfile *f, const struct sta
     if (c == NULL) {
         return;
     }
-    if ((uint64_t)st->st_size >= c->offset && fingerprint_ok(f->fd, c)) {
+    /* A compressed file's size says nothing about its decompressed end. */
+    if ((f->compressed || (uint64_t)st->st_size >= c->offset) && fingerprint_ok(f, c) &&
+        (f->gz == NULL || gzseek(f->gz, (z_off_t)c->offset, SEEK_SET) >= 0)) {
         f->read_off = f->acked = c->offset;
         f->reread_until = c->read;
         if (c->fp_len == CLEW_CKPT_FP_MAX) {
@@ -239,11 +294,13 @@ static void resume_from(struct clew_tailer *t, struct tfile *f, const struct sta
         }
         t->st.resumed++;
         eventf(t, 6, "%s: resuming at offset %llu", f->path, (unsigned long long)c->offset);
-    } else {
-        eventf(t, 4, "%s: checkpointed inode holds other data now: reading from the start",
-               f->path);
+        c->offset = UINT64_MAX; /* used */
+        return;
     }
-    c->offset = UINT64_MAX; /* used */
+    eventf(t, 4, "%s: checkpointed inode holds other data now: reading from the start", f->path);
+    /* The inode number was reused: the checkpointed file may survive only
+     * compressed, found by its fingerprint (find_rotated), never by inode. */
+    c->dev = c->ino = UINT64_MAX;
 }
 
 static int open_file(struct clew_tailer *t, const char *path, int cri, int detached)
@@ -277,6 +334,13 @@ static int open_file(struct clew_tailer *t, const char *path, int cri, int detac
     f->last_growth_ns = 0;
     clew_buf_init(&f->carry);
     clew_ship_fixed_init(&f->fx);
+    if (gz_name(path) && gz_attach(f) < 0) {
+        t->st.gz_skipped++;
+        eventf(t, 4, "%s: not readable as gzip data: skipped", path);
+        file_free(f);
+        return 0;
+    }
+    t->st.gz_files += f->compressed;
     if ((f->path = clew_strdup(path)) == NULL ||
         clew_asm_new(&t->o.asm_opts, on_asm, f, &f->as) < 0 ||
         (rc = cri ? cri_fixed(t, f) : docker_fixed(t, f)) < 0 || (rc = add_file(t, f)) < 0) {
@@ -379,6 +443,10 @@ static int drain_lines(struct clew_tailer *t, struct tfile *f, int64_t now)
 static int head_hash(const struct tfile *f, uint64_t *out)
 {
     uint8_t head[CLEW_CKPT_FP_MAX];
+    if (f->compressed) {
+        *out = clew_ckpt_fingerprint(f->head, sizeof(f->head));
+        return f->head_len == sizeof(f->head) ? 0 : -1;
+    }
     if (pread(f->fd, head, sizeof(head), 0) != (ssize_t)sizeof(head)) {
         return -1;
     }
@@ -400,20 +468,41 @@ static void truncated(struct clew_tailer *t, struct tfile *f)
     f->id = ++t->next_id; /* acks of older batches no longer apply */
 }
 
+/* Reads on from a compressed file's position (read_off). A broken stream
+ * (cut short, bad data) ends the file where it broke, reported once. */
+static ssize_t gz_read(struct clew_tailer *t, struct tfile *f, uint8_t *dst, size_t len)
+{
+    if (f->gz == NULL || f->gz_bad) {
+        return 0;
+    }
+    int n = gzread(f->gz, dst, (unsigned)len);
+    if (n >= 0) {
+        return n;
+    }
+    int zerr;
+    f->gz_bad = 1;
+    t->st.errors++;
+    eventf(t, 3, "%s: gzip data broken after %llu bytes (%s): the rest is not read", f->path,
+           (unsigned long long)f->read_off, gzerror(f->gz, &zerr));
+    return 0;
+}
+
 /* Reads one chunk. Returns bytes read, 0 at the end, or a negative error. */
 static ssize_t read_chunk(struct clew_tailer *t, struct tfile *f, int64_t now)
 {
     if (clew_buf_reserve(&f->carry, t->o.read_chunk) < 0) {
         return -ENOMEM;
     }
-    ssize_t n = pread(f->fd, f->carry.data + f->carry.len, t->o.read_chunk, (off_t)f->read_off);
+    uint8_t *dst = f->carry.data + f->carry.len;
+    ssize_t n = f->compressed ? gz_read(t, f, dst, t->o.read_chunk)
+                              : pread(f->fd, dst, t->o.read_chunk, (off_t)f->read_off);
     if (n < 0) {
         t->st.errors++;
         return errno == EINTR ? 0 : -errno;
     }
     if (n == 0) {
         struct stat st;
-        if (fstat(f->fd, &st) == 0 && (uint64_t)st.st_size < f->read_off) {
+        if (!f->compressed && fstat(f->fd, &st) == 0 && (uint64_t)st.st_size < f->read_off) {
             truncated(t, f);
             return 1;
         }
@@ -576,6 +665,22 @@ static int cmp_sib(const void *a, const void *b)
 
 #define MAX_SIBS 64
 
+/* Opens sibs (NULL: out of memory) oldest first, whole, and frees them. */
+static int open_sibs(struct clew_tailer *t, struct sib *sibs, size_t n, int cri)
+{
+    if (sibs == NULL) {
+        return -ENOMEM;
+    }
+    qsort(sibs, n, sizeof(*sibs), cmp_sib);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        eventf(t, 4, "%s: rotated before it was seen; reading it whole", sibs[i].path);
+        rc = open_file(t, sibs[i].path, cri, 1);
+    }
+    clew_free(sibs);
+    return rc;
+}
+
 /* Follows, from their start, the rotated siblings of path that are not
  * followed yet and were written at or after since_ns: files rotated away
  * before a scan (or while stopped) saw them. Oldest first. */
@@ -605,17 +710,7 @@ static int adopt_siblings(struct clew_tailer *t, const char *path, int64_t since
         }
     }
     closedir(d);
-    if (sibs == NULL) {
-        return -ENOMEM;
-    }
-    qsort(sibs, n, sizeof(*sibs), cmp_sib);
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        eventf(t, 4, "%s: rotated before it was seen; reading it whole", sibs[i].path);
-        rc = open_file(t, sibs[i].path, cri, 1);
-    }
-    clew_free(sibs);
-    return rc;
+    return open_sibs(t, sibs, n, cri);
 }
 
 static int64_t mtime_of(int fd)
@@ -642,12 +737,82 @@ static void live_name(const char *path, char *out, size_t len)
     }
 }
 
-/* A checkpointed inode the globs did not find: look for it among the
- * rotated siblings of its old name (<f>.1, <n>.log.<date>), then pick up
- * the siblings rotated after it. */
-static int find_rotated(struct clew_tailer *t, struct clew_ckpt_file *c)
+/* Looks among dir's entries for the file of checkpoint entry c by inode:
+ * under the name it had (a rotated file stays under its name until the
+ * next rotation) or any rotated sibling's name. Fills path. */
+static int find_by_inode(const char *dir, const char *base, const char *old,
+                         const struct clew_ckpt_file *c, char *path, size_t len)
 {
-    char dir[4096], live[4400];
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    while (d && !found && (e = readdir(d)) != NULL) {
+        struct stat st;
+        if (!sibling_name(e->d_name, base) && strcmp(e->d_name, old) != 0) {
+            continue;
+        }
+        snprintf(path, len, "%s/%s", dir, e->d_name);
+        found =
+            stat(path, &st) == 0 && (uint64_t)st.st_dev == c->dev && (uint64_t)st.st_ino == c->ino;
+    }
+    if (d) {
+        closedir(d);
+    }
+    return found;
+}
+
+/* Whether the decompressed head of the gzip file at path has c's
+ * fingerprint. */
+static int gz_head_matches(const char *path, const struct clew_ckpt_file *c)
+{
+    uint8_t head[CLEW_CKPT_FP_MAX];
+    gzFile gz = gzopen(path, "rbe");
+    if (gz == NULL) {
+        return 0;
+    }
+    int n = gzread(gz, head, c->fp_len);
+    int ok = n == (int)c->fp_len && !gzdirect(gz) &&
+             clew_ckpt_fingerprint(head, c->fp_len) == c->fp_hash;
+    gzclose(gz);
+    return ok;
+}
+
+/* The file of c was compressed (a new inode): finds the .gz sibling of the
+ * live name whose head has c's fingerprint; c takes its inode, so the
+ * resume finds c. Fills path. */
+static int find_compressed(const char *dir, const char *base, struct clew_ckpt_file *c, char *path,
+                           size_t len)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    size_t bl = strlen(base);
+    while (d && !found && (e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strncmp(e->d_name, base, bl) != 0 || e->d_name[bl] != '.' || !gz_name(e->d_name)) {
+            continue;
+        }
+        snprintf(path, len, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && gz_head_matches(path, c)) {
+            c->dev = (uint64_t)st.st_dev;
+            c->ino = (uint64_t)st.st_ino;
+            found = 1;
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    return found;
+}
+
+/* A checkpointed inode the globs did not find: look for it among the
+ * rotated siblings of its old name (<f>.1, <n>.log.<date>), or compressed
+ * (<f>.1.gz, <n>.log.<date>.gz), and finish it from the checkpointed
+ * offset. *out: the file, or NULL when it is gone. */
+static int find_rotated(struct clew_tailer *t, struct clew_ckpt_file *c, struct tfile **out)
+{
+    char dir[4096], live[4400], p[8400];
+    *out = NULL;
     dir_of(c->path, dir, sizeof(dir));
     live_name(c->path, live, sizeof(live));
     const char *base = strrchr(live, '/');
@@ -655,37 +820,117 @@ static int find_rotated(struct clew_tailer *t, struct clew_ckpt_file *c)
     const char *old = strrchr(c->path, '/');
     old = old ? old + 1 : c->path;
     int cri = t->cri_root && strncmp(c->path, t->cri_root, strlen(t->cri_root)) == 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int rc = 0;
-    struct tfile *found = NULL;
-    while (d && !found && rc == 0 && (e = readdir(d)) != NULL) {
-        char p[8400];
-        struct stat st;
-        /* The name it had (a rotated file stays under its name until the
-         * next rotation) or any rotated sibling of the live name. */
-        if (!sibling_name(e->d_name, base) && strcmp(e->d_name, old) != 0) {
-            continue;
-        }
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (stat(p, &st) == 0 && (uint64_t)st.st_dev == c->dev && (uint64_t)st.st_ino == c->ino) {
-            eventf(t, 6, "%s: rotated while stopped, finishing it as %s", c->path, p);
-            rc = open_file(t, p, cri, 1);
-            found = rc == 0 ? find_inode(t, c->dev, c->ino) : NULL;
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    if (rc == 0 && found) {
-        return adopt_siblings(t, live, mtime_of(found->fd), cri);
-    }
-    if (rc == 0) {
+    int how = find_by_inode(dir, base, old, c, p, sizeof(p))                 ? 1
+              : c->fp_len > 0 && find_compressed(dir, base, c, p, sizeof(p)) ? 2
+                                                                             : 0;
+    if (how == 0) {
         t->st.ckpt_lost++;
         eventf(t, 4, "%s (inode %llu): gone; lines after offset %llu may be lost", c->path,
                (unsigned long long)c->ino, (unsigned long long)c->offset);
         c->offset = UINT64_MAX;
+        return 0;
     }
+    eventf(t, 6, "%s: rotated%s while stopped, finishing it from %s", c->path,
+           how == 2 ? " and compressed" : "", p);
+    int rc = find_inode(t, c->dev, c->ino) ? 0 : open_file(t, p, cri, 1);
+    *out = find_inode(t, c->dev, c->ino);
+    c->offset = UINT64_MAX;
+    return rc;
+}
+
+/* A rotated sibling's place in rotation order, larger is newer: Docker's
+ * "<base>.N[.gz]" gives -N, kubelet's "<base>.YYYYMMDD-hhmmss[.gz]" its
+ * digits. Returns 0, or -1 for other names (.tmp included). */
+static int sibling_rank(const char *name, const char *base, int64_t *out)
+{
+    size_t bl = strlen(base);
+    if (strncmp(name, base, bl) != 0 || name[bl] != '.') {
+        return -1;
+    }
+    const char *s = name + bl + 1;
+    size_t n = strlen(s) - (gz_name(s) ? 3 : 0);
+    int64_t v = 0;
+    int dash = 0;
+    for (size_t i = 0; i < n && n <= 15; i++) {
+        if (s[i] == '-' && i == 8) {
+            dash = 1;
+        } else if (s[i] >= '0' && s[i] <= '9') {
+            v = v * 10 + (s[i] - '0');
+        } else {
+            return -1;
+        }
+    }
+    *out = dash ? v : -v;
+    return (dash && n == 15) || (!dash && n > 0 && n <= 9) ? 0 : -1;
+}
+
+/* Whether a rotated sibling should be read whole: a regular file not
+ * followed yet; a .gz whose original is still there (Docker compresses
+ * asynchronously) is left for the original. */
+static int newer_candidate(struct clew_tailer *t, const char *path)
+{
+    struct stat st;
+    char plain[4400];
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+        find_inode(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) {
+        return 0;
+    }
+    int len = (int)strlen(path) - 3;
+    snprintf(plain, sizeof(plain), "%.*s", len, path);
+    return !gz_name(path) || access(plain, F_OK) < 0;
+}
+
+/* Follows, whole and oldest first, the rotated siblings of live that come
+ * after the file at path in rotation order (compressed or not). */
+static int adopt_newer(struct clew_tailer *t, const char *live, const char *path, int cri)
+{
+    char dir[4096];
+    dir_of(live, dir, sizeof(dir));
+    const char *base = strrchr(live, '/');
+    base = base ? base + 1 : live;
+    const char *name = strrchr(path, '/');
+    int64_t after, rank;
+    DIR *d;
+    if (sibling_rank(name ? name + 1 : path, base, &after) < 0 || (d = opendir(dir)) == NULL) {
+        return 0;
+    }
+    struct sib *sibs = clew_malloc(MAX_SIBS * sizeof(*sibs));
+    size_t n = 0;
+    struct dirent *e;
+    while (sibs && n < MAX_SIBS && (e = readdir(d)) != NULL) {
+        if (sibling_rank(e->d_name, base, &rank) == 0 && rank > after) {
+            snprintf(sibs[n].path, sizeof(sibs[n].path), "%s/%s", dir, e->d_name);
+            sibs[n].mtime_ns = rank; /* the sort key */
+            n += newer_candidate(t, sibs[n].path);
+        }
+    }
+    closedir(d);
+    return open_sibs(t, sibs, n, cri);
+}
+
+/* The checkpoint's files the globs did not find, then the siblings rotated
+ * after them: resumed files first, so none of them is read whole instead. */
+static int resolve_restore(struct clew_tailer *t)
+{
+    size_t n = t->restore.n;
+    struct tfile **found = clew_calloc(n ? n : 1, sizeof(*found));
+    int rc = found ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (t->restore.files[i].offset != UINT64_MAX) {
+            rc = find_rotated(t, &t->restore.files[i], &found[i]);
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char live[4400];
+        struct tfile *f = found[i];
+        if (f == NULL) {
+            continue;
+        }
+        live_name(f->path, live, sizeof(live));
+        rc = f->compressed ? adopt_newer(t, live, f->path, f->from_cri_root)
+                           : adopt_siblings(t, live, mtime_of(f->fd), f->from_cri_root);
+    }
+    clew_free(found);
     return rc;
 }
 
@@ -719,15 +964,15 @@ static void retire(struct clew_tailer *t, int64_t now)
             clew_asm_tick(f->as, now, consumed);
         }
         if (f->detached && !f->finished && f->at_eof &&
-            now - f->last_growth_ns >= t->o.rotate_wait_ns && !read_rest(t, f, now)) {
+            (f->compressed || now - f->last_growth_ns >= t->o.rotate_wait_ns) &&
+            !read_rest(t, f, now)) {
             if (f->carry.len > 0 && !f->skipping) { /* a last line without newline */
                 push_line(t, f, (const char *)f->carry.data, f->carry.len, consumed, now);
                 f->carry.len = 0;
             }
             clew_asm_flush(f->as, f->read_off);
             f->finished = 1;
-            close(f->fd);
-            f->fd = -1;
+            close_fd(f);
         }
         if (f->finished && f->acked >= f->read_off) {
             eventf(t, 6, "%s: finished (%llu bytes)", f->path, (unsigned long long)f->read_off);
@@ -757,11 +1002,7 @@ int clew_tailer_scan(struct clew_tailer *t, int64_t now_ns)
     }
     if (rc == 0 && !t->restored) {
         t->restored = 1;
-        for (size_t i = 0; rc == 0 && i < t->restore.n; i++) {
-            if (t->restore.files[i].offset != UINT64_MAX) {
-                rc = find_rotated(t, &t->restore.files[i]);
-            }
-        }
+        rc = resolve_restore(t);
     }
     retire(t, now_ns);
     return rc;
@@ -864,7 +1105,11 @@ static int ckpt_entry(struct tfile *f, struct clew_ckpt *c)
                                 .path = f->path };
     uint8_t head[CLEW_CKPT_FP_MAX];
     size_t want = f->acked < CLEW_CKPT_FP_MAX ? (size_t)f->acked : CLEW_CKPT_FP_MAX;
-    if (want > 0 && f->fd >= 0 && pread(f->fd, head, want, 0) == (ssize_t)want) {
+    if (f->compressed && want > 0 && want <= f->head_len) {
+        e.fp_len = (uint32_t)want;
+        e.fp_hash = clew_ckpt_fingerprint(f->head, want);
+    } else if (!f->compressed && want > 0 && f->fd >= 0 &&
+               pread(f->fd, head, want, 0) == (ssize_t)want) {
         e.fp_len = (uint32_t)want;
         e.fp_hash = clew_ckpt_fingerprint(head, want);
     }

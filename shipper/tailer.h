@@ -8,7 +8,9 @@
  * copytruncate (a file shorter than the read position restarts at 0),
  * deletion and replacement; resumes from checkpoint entries by (device,
  * inode), also when the file was renamed while the shipper was down, and
- * starts over when the fingerprint of a file's head no longer matches.
+ * starts over when the fingerprint of a file's head no longer matches; a
+ * file compressed while the shipper was down (.gz) is found by that
+ * fingerprint and finished through zlib (never read as plain bytes).
  * Emits decoded, joined records with the offset a restart may resume from;
  * offsets become durable only through clew_tailer_ack. Blocking file I/O on
  * the caller's thread (the shipper's loop); callbacks run inside the calls. */
@@ -60,6 +62,8 @@ struct clew_tailer_stats {
     uint64_t records;     /* records emitted                       */
     uint64_t reread;      /* records the previous run had read too  */
     uint64_t errors;      /* open/read/stat failures               */
+    uint64_t gz_files;    /* compressed rotated files read (.gz)   */
+    uint64_t gz_skipped;  /* .gz files that are not gzip data      */
 };
 
 struct clew_tailer;

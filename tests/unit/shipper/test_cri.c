@@ -80,6 +80,19 @@ static void test_paths(void **state)
     str_eq(m.uid, "0d1c2b3a-4e5f-6071-8293-a4b5c6d7e8f9");
     str_eq(m.container, "nginx");
     assert_int_equal(m.restart, 2);
+    /* Rotated by kubelet, compressed or not: the same metadata. */
+    const char *rotated[] = {
+        "/var/log/pods/shop_web-7d4b9c-xk2p_0d1c2b3a-4e5f-6071-8293-a4b5c6d7e8f9/nginx/"
+        "2.log.20240115-103000",
+        "/var/log/pods/shop_web-7d4b9c-xk2p_0d1c2b3a-4e5f-6071-8293-a4b5c6d7e8f9/nginx/"
+        "2.log.20240115-093000.gz",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(clew_cri_path_parse(rotated[i], strlen(rotated[i]), &m), 0);
+        str_eq(m.pod, "web-7d4b9c-xk2p");
+        str_eq(m.container, "nginx");
+        assert_int_equal(m.restart, 2);
+    }
 
     const char *l = "/var/log/containers/web-7d4b9c-xk2p_shop_nginx-"
                     "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708.log";
@@ -89,8 +102,13 @@ static void test_paths(void **state)
     str_eq(m.container, "nginx");
     str_eq(m.container_id, "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708");
 
-    const char *bad[] = { "/var/log/pods/nounderscore/c/0.log", "/var/log/pods/a_b/c/0.log",
-                          "/var/log/pods/a_b_c_d/c/0.log", "0.log", "/x/a_b_c/c/0.txt" };
+    const char *bad[] = { "/var/log/pods/nounderscore/c/0.log",
+                          "/var/log/pods/a_b/c/0.log",
+                          "/var/log/pods/a_b_c_d/c/0.log",
+                          "0.log",
+                          "/x/a_b_c/c/0.txt",
+                          "/x/a_b_c/c/0.logx",
+                          "/x/a_b_c/c/.log" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(clew_cri_path_parse(bad[i], strlen(bad[i]), &m), CLEW_EFORMAT);
     }

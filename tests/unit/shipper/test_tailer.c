@@ -11,13 +11,14 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "collector/forward_parse.h"
 #include "common/alloc.h"
@@ -545,6 +546,203 @@ static void test_fingerprint_mismatch(void **state)
     clew_tailer_free(t);
 }
 
+/* Compresses src into dst (gzip, a new inode) and removes src, as Docker
+ * (compress: true) and kubelet do with rotated files. */
+static void gzip_file(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "rb");
+    assert_non_null(in);
+    gzFile out = gzopen(dst, "wb");
+    assert_non_null(out);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+        assert_int_equal(gzwrite(out, buf, (unsigned)n), (int)n);
+    }
+    fclose(in);
+    assert_int_equal(gzclose(out), Z_OK);
+    assert_int_equal(unlink(src), 0);
+}
+
+static struct clew_tailer_stats tail_stats(struct clew_tailer *t)
+{
+    struct clew_tailer_stats st;
+    clew_tailer_stats(t, &st);
+    return st;
+}
+
+/* Stopped with 40 of 100 lines acknowledged; meanwhile the file grows, is
+ * rotated and compressed (<f>.1.gz, new inode), and that again (<f>.2.gz).
+ * The restart finishes the first file from the .gz at line 40, then reads
+ * <f>.1.gz whole, then the live file. Stopped again inside <f>.2.gz, the
+ * checkpoint names the .gz and the next run resumes inside it. */
+static void test_restart_compressed(void **state)
+{
+    struct ctx *c = *state;
+    char p[600], p1[620], p1gz[620], p2gz[620];
+    log_path(c, p, sizeof(p));
+    snprintf(p1, sizeof(p1), "%s.1", p);
+    snprintf(p1gz, sizeof(p1gz), "%s.1.gz", p);
+    snprintf(p2gz, sizeof(p2gz), "%s.2.gz", p);
+    docker_lines(p, 0, 100);
+    int64_t now = 0;
+    c->auto_ack = 0;
+    struct clew_tailer *t = new_tail(c, NULL);
+    run(c, t, &now);
+    expect_lines(c, 0, 100);
+    clew_tailer_ack(t, c->recs[39].file, c->recs[39].safe);
+    struct clew_ckpt ck;
+    save_ckpt(t, &ck);
+    clew_tailer_free(t);
+
+    docker_lines(p, 100, 120);
+    assert_int_equal(rename(p, p1), 0);
+    gzip_file(p1, p1gz);
+    docker_lines(p, 120, 130);
+    assert_int_equal(rename(p1gz, p2gz), 0);
+    assert_int_equal(rename(p, p1), 0);
+    gzip_file(p1, p1gz);
+    docker_lines(p, 130, 140);
+    clear_recs(c);
+    t = new_tail(c, NULL);
+    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    clew_ckpt_clear(&ck);
+    run(c, t, &now);
+    expect_lines(c, 40, 140);
+    struct clew_tailer_stats st = tail_stats(t);
+    assert_int_equal(st.resumed, 1);
+    assert_int_equal(st.gz_files, 2);
+    assert_int_equal(st.ckpt_lost, 0);
+    assert_int_equal(st.bad_lines, 0); /* nothing compressed was read as text */
+
+    for (size_t i = 0; i < 30; i++) { /* lines 40..69, inside <f>.2.gz */
+        clew_tailer_ack(t, c->recs[i].file, c->recs[i].safe);
+    }
+    save_ckpt(t, &ck);
+    int in_gz = 0;
+    for (size_t i = 0; i < ck.n; i++) {
+        in_gz |= strcmp(ck.files[i].path, p2gz) == 0 && ck.files[i].offset > 0;
+    }
+    assert_true(in_gz);
+    clew_tailer_free(t);
+    clear_recs(c);
+    c->auto_ack = 1;
+    t = new_tail(c, NULL);
+    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    clew_ckpt_clear(&ck);
+    run(c, t, &now);
+    expect_lines(c, 70, 140);
+    st = tail_stats(t);
+    assert_true(st.resumed >= 1);
+    assert_int_equal(st.ckpt_lost, 0);
+    assert_int_equal(st.bad_lines, 0);
+    clew_tailer_free(t);
+}
+
+static void cri_lines(const char *path, int from, int to)
+{
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    for (int i = from; i < to; i++) {
+        fprintf(f, "2024-01-15T10:30:%02d.5Z stdout F line %d\n", i % 60, i);
+    }
+    fclose(f);
+}
+
+/* kubelet: 0.log -> 0.log.<ts>, compressed one rotation later to
+ * 0.log.<ts>.gz; the newest rotated file stays plain. Read order after the
+ * restart: the .gz from the checkpointed offset, the plain one, 0.log. */
+static void test_restart_compressed_cri(void **state)
+{
+    struct ctx *c = *state;
+    char d[600], p[700], r1[760], r1gz[760], r2[760];
+    snprintf(d, sizeof(d), "%s/shop_web-1_0d1c2b3a-4e5f-6071-8293-a4b5c6d7e8f9", c->pods);
+    mkdir(d, 0755);
+    strcat(d, "/app");
+    mkdir(d, 0755);
+    snprintf(p, sizeof(p), "%s/0.log", d);
+    snprintf(r1, sizeof(r1), "%s.20240115-093000", p);
+    snprintf(r1gz, sizeof(r1gz), "%s.gz", r1);
+    snprintf(r2, sizeof(r2), "%s.20240115-103000", p);
+    cri_lines(p, 0, 100);
+    int64_t now = 0;
+    c->auto_ack = 0;
+    struct clew_tailer *t = new_tail(c, NULL);
+    run(c, t, &now);
+    expect_lines(c, 0, 100);
+    clew_tailer_ack(t, c->recs[39].file, c->recs[39].safe);
+    struct clew_ckpt ck;
+    save_ckpt(t, &ck);
+    clew_tailer_free(t);
+
+    cri_lines(p, 100, 120);
+    assert_int_equal(rename(p, r1), 0);
+    cri_lines(p, 120, 130);
+    assert_int_equal(rename(p, r2), 0);
+    gzip_file(r1, r1gz);
+    cri_lines(p, 130, 140);
+    clear_recs(c);
+    c->auto_ack = 1;
+    t = new_tail(c, NULL);
+    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    clew_ckpt_clear(&ck);
+    run(c, t, &now);
+    expect_lines(c, 40, 140);
+    struct clew_tailer_stats st = tail_stats(t);
+    assert_int_equal(st.resumed, 1);
+    assert_int_equal(st.gz_files, 1);
+    assert_int_equal(st.ckpt_lost, 0);
+    assert_string_equal(c->recs[0].cname, "app");
+    clew_tailer_free(t);
+}
+
+/* A .gz name is not enough: plain bytes under it are not gzip data, so
+ * they are neither taken for the checkpointed file nor read as text. */
+static void test_gz_name_plain_data(void **state)
+{
+    struct ctx *c = *state;
+    char p[600], p1gz[620];
+    log_path(c, p, sizeof(p));
+    snprintf(p1gz, sizeof(p1gz), "%s.1.gz", p);
+    docker_lines(p, 0, 50);
+    int64_t now = 0;
+    c->auto_ack = 0;
+    struct clew_tailer *t = new_tail(c, NULL);
+    run(c, t, &now);
+    clew_tailer_ack(t, c->recs[9].file, c->recs[9].safe);
+    struct clew_ckpt ck;
+    save_ckpt(t, &ck);
+    clew_tailer_free(t);
+    assert_int_equal(rename(p, p1gz), 0); /* same inode, not compressed */
+    docker_lines(p, 50, 60);
+    clear_recs(c);
+    t = new_tail(c, NULL);
+    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    run(c, t, &now);
+    expect_lines(c, 50, 60);
+    struct clew_tailer_stats st = tail_stats(t);
+    assert_int_equal(st.gz_files, 0);
+    assert_int_equal(st.ckpt_lost, 1);
+    clew_tailer_free(t);
+    /* The checkpoint names the .gz itself (as when stopped while finishing
+     * one): opened as gzip, refused, counted, never read. */
+    clear_recs(c);
+    clew_free(ck.files[0].path);
+    ck.files[0].path = clew_strdup(p1gz);
+    for (size_t i = 1; i < ck.n; i++) {
+        ck.files[i].offset = UINT64_MAX;
+    }
+    t = new_tail(c, NULL);
+    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    run(c, t, &now);
+    expect_lines(c, 50, 60);
+    st = tail_stats(t);
+    assert_int_equal(st.gz_skipped, 1);
+    assert_int_equal(st.bad_lines, 0);
+    clew_ckpt_clear(&ck);
+    clew_tailer_free(t);
+}
+
 static void test_multiline_default(void **state)
 {
     struct ctx *c = *state;
@@ -621,6 +819,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_rotations_between_looks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_rotated_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fingerprint_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_compressed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_compressed_cri, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gz_name_plain_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multiline_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multiline_pattern, setup, teardown),
     };
