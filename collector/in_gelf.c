@@ -68,7 +68,7 @@ static void deliver(struct in_gelf *in, const void *payload, size_t len, const c
             clew_input_report(&in->st, "gelf", CLEW_INERR_TRUNCATED, peer,
                               "message longer than --max-message, cut");
         }
-        if (clew_pipeline_push(in->env->pipe, &r, NULL) < 0) {
+        if (in->env->push(in->env->push_ud, &r) < 0) {
             clew_input_report(&in->st, "gelf", CLEW_INERR_NOMEM, peer, "record dropped");
         } else {
             clew_stat_add(in->st.records, 1);

@@ -31,7 +31,6 @@ struct syslog_conn {
     struct clew_syslog_framer framer;
 };
 
-/* Decodes one message and hands the record to the pipeline. */
 /* The peer's name for a report: TCP connections have it ready; a UDP
  * sender's address is formatted only when something is reported. */
 static const char *peer_name(struct in_syslog *in, const char *peer, char buf[64])
@@ -39,6 +38,7 @@ static const char *peer_name(struct in_syslog *in, const char *peer, char buf[64
     return peer != NULL ? peer : clew_format_addr(in->udp_peer, buf, 64);
 }
 
+/* Decodes one message and hands the record to env->push. */
 static void deliver(struct in_syslog *in, const char *msg, size_t len, unsigned frame_flags,
                     const char *tcp_peer)
 {
@@ -60,7 +60,7 @@ static void deliver(struct in_syslog *in, const char *msg, size_t len, unsigned 
         clew_input_report(&in->st, "syslog", CLEW_INERR_TRUNCATED, peer_name(in, tcp_peer, pbuf),
                           "message longer than --max-message, cut");
     }
-    if (clew_pipeline_push(in->env->pipe, &r, NULL) < 0) {
+    if (in->env->push(in->env->push_ud, &r) < 0) {
         clew_input_report(&in->st, "syslog", CLEW_INERR_NOMEM, peer_name(in, tcp_peer, pbuf),
                           "record dropped");
     } else {

@@ -78,6 +78,9 @@ int clew_inputs_start(const struct clew_input_env *env, struct clew_inputs **out
         if (addr == NULL || strcmp(addr, "off") == 0 || addr[0] == '\0') {
             continue;
         }
+        if (ops->durable != NULL && env->pipe == NULL) {
+            continue; /* its acks need the pipeline's tickets */
+        }
         void *state;
         int rc = ops->start(env, addr, &state, err);
         if (rc < 0) {
@@ -92,6 +95,11 @@ int clew_inputs_start(const struct clew_input_env *env, struct clew_inputs **out
     }
     *out = in;
     return 0;
+}
+
+int clew_input_push_pipeline(void *ud, const struct clew_record *r)
+{
+    return clew_pipeline_push(ud, r, NULL);
 }
 
 void clew_inputs_pause(struct clew_inputs *in, int paused)

@@ -39,7 +39,7 @@ struct clew_input_stats {
     uint64_t connections;      /* TCP connections accepted               */
     uint64_t open_connections; /* gauge                                  */
     uint64_t bytes;            /* bytes received                         */
-    uint64_t records;          /* records handed to the pipeline         */
+    uint64_t records;          /* records pushed (env->push accepted)    */
     uint64_t udp_drops;        /* datagrams dropped while paused         */
     uint64_t errors[CLEW_INERR_COUNT];
     /* Rate limit of logged reports. */
@@ -55,12 +55,28 @@ void clew_input_report(struct clew_input_stats *st, const char *name, enum clew_
                        const char *peer, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* What an input gets from the server. */
+/* Where an input hands a decoded record, on the loop thread. r and its
+ * strings are borrowed until return (copy what must live longer). Returns 0,
+ * or a negative error: the input then counts the record as dropped
+ * (CLEW_INERR_NOMEM). It may call clew_inputs_pause before it returns. */
+typedef int (*clew_input_push_cb)(void *ud, const struct clew_record *r);
+
+/* What an input gets from its owner (clewd's server, clew-ship's listeners);
+ * borrowed for the inputs' whole life, until their last close callback. */
 struct clew_input_env {
     uv_loop_t *loop;
+    /* Inputs that acknowledge (ops->durable != NULL: Forward) push into the
+     * pipeline for its tickets. NULL: such inputs are not started. */
     struct clew_pipeline *pipe;
     const struct clew_config *cfg;
+    /* Every other input (syslog, GELF) pushes here; must not be NULL. */
+    clew_input_push_cb push;
+    void *push_ud;
 };
+
+/* A clew_input_push_cb over clew_pipeline_push (ud is the struct
+ * clew_pipeline), for clewd. */
+int clew_input_push_pipeline(void *ud, const struct clew_record *r);
 
 struct clew_input_ops {
     const char *name;
@@ -71,7 +87,8 @@ struct clew_input_ops {
                  char err[CLEW_ERR_LEN]);
     void (*pause)(void *state);
     void (*resume)(void *state);
-    /* Every batch with a ticket <= ticket is durable. May be NULL. */
+    /* Every batch with a ticket <= ticket is durable. NULL for an input that
+     * does not acknowledge; one that does needs env->pipe. */
     void (*durable)(void *state, uint64_t ticket);
     /* Closes everything; the input frees itself in its last close callback. */
     void (*stop)(void *state);
@@ -83,10 +100,16 @@ struct clew_input_ops {
 /* The started inputs. */
 struct clew_inputs;
 
-/* Starts every input whose address is not "off". */
+/* Starts every input whose address is not "off" (and, without env->pipe,
+ * none that acknowledges). env is borrowed until every input stopped and
+ * its close callbacks ran. Returns 0, or the first input's error with err
+ * set (the inputs already started are stopped again). */
 int clew_inputs_start(const struct clew_input_env *env, struct clew_inputs **out,
                       char err[CLEW_ERR_LEN]);
+/* paused != 0: TCP inputs stop reading, UDP inputs drop and count
+ * (udp_drops); 0 resumes. Any number of times, from any loop callback. */
 void clew_inputs_pause(struct clew_inputs *in, int paused);
+/* Tells the acknowledging inputs that every ticket <= ticket is durable. */
 void clew_inputs_durable(struct clew_inputs *in, uint64_t ticket);
 /* Calls cb for each started input. */
 void clew_inputs_each(struct clew_inputs *in,

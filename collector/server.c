@@ -360,7 +360,11 @@ int clew_server_new(const struct clew_config *cfg, struct clew_server **out, cha
         snprintf(err, CLEW_ERR_LEN, "tail: %s", clew_strerror(rc));
         goto fail;
     }
-    s->env = (struct clew_input_env){ &s->loop, pipe, cfg };
+    s->env = (struct clew_input_env){ .loop = &s->loop,
+                                      .pipe = pipe,
+                                      .cfg = cfg,
+                                      .push = clew_input_push_pipeline,
+                                      .push_ud = pipe };
     if ((rc = clew_inputs_start(&s->env, &s->inputs, err)) < 0) {
         goto fail;
     }

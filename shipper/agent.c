@@ -24,6 +24,7 @@
 #include "shipper/checkpoint.h"
 #include "shipper/disk_buffer.h"
 #include "shipper/fwd_out.h"
+#include "shipper/listeners.h"
 #include "shipper/multiline.h"
 #include "shipper/tailer.h"
 
@@ -35,8 +36,9 @@ struct clew_agent {
     const struct clew_ship_config *cfg;
     uv_loop_t loop;
     int loop_inited;
-    struct clew_tailer *tail;
+    struct clew_tailer *tail; /* NULL: no log root, only listeners */
     struct clew_fwd_out *out;
+    struct clew_listeners *lis; /* --syslog / --gelf */
     struct clew_dbuf *dbuf;
     struct clew_ml_rules *ml;
     struct clew_ckpt ckpt;
@@ -82,10 +84,13 @@ static void on_done(void *ud, const struct clew_fwd_mark *marks, size_t n)
 {
     struct clew_agent *a = ud;
     for (size_t i = 0; i < n; i++) {
-        clew_tailer_ack(a->tail, marks[i].file, marks[i].off);
+        if (a->tail != NULL && marks[i].file != CLEW_LISTENERS_MARK_FILE) { /* no position */
+            clew_tailer_ack(a->tail, marks[i].file, marks[i].off);
+        }
     }
     a->dirty = 1;
     start_reading(a); /* room in the queue again */
+    clew_listeners_pressure(a->lis);
 }
 
 static void on_event(void *ud, int level, const char *text)
@@ -118,13 +123,22 @@ static void on_idle(uv_idle_t *h)
 
 static void start_reading(struct clew_agent *a)
 {
-    if (!a->reading && !a->stopping) {
+    if (!a->reading && !a->stopping && a->tail != NULL) {
         a->reading = 1;
         uv_idle_start(&a->idle, on_idle);
     }
 }
 
 /* ---- checkpoint and status ------------------------------------------------ */
+
+static void tail_stats(const struct clew_agent *a, struct clew_tailer_stats *ts)
+{
+    if (a->tail != NULL) {
+        clew_tailer_stats(a->tail, ts);
+    } else {
+        memset(ts, 0, sizeof(*ts));
+    }
+}
 
 static int save_checkpoint(struct clew_agent *a)
 {
@@ -138,12 +152,12 @@ static int save_checkpoint(struct clew_agent *a)
     }
     struct clew_fwd_out_stats fs;
     clew_fwd_out_stats(a->out, &fs);
-    if ((rc = clew_tailer_checkpoint(a->tail, &a->ckpt)) < 0) {
+    if (a->tail != NULL && (rc = clew_tailer_checkpoint(a->tail, &a->ckpt)) < 0) {
         return rc;
     }
     a->ckpt.buffer_acked = a->dbuf ? clew_dbuf_acked(a->dbuf) : 0;
     struct clew_tailer_stats ts;
-    clew_tailer_stats(a->tail, &ts);
+    tail_stats(a, &ts);
     a->ckpt.resent = a->resent_base + fs.records_resent + ts.reread;
     if ((rc = clew_ckpt_save(a->cfg->state, &a->ckpt, err)) < 0) {
         clew_log(CLEW_LOG_ERROR, "ship", "checkpoint: %s", err);
@@ -158,7 +172,7 @@ static void write_status(struct clew_agent *a)
     struct clew_tailer_stats ts;
     struct clew_fwd_out_stats fs;
     struct clew_dbuf_stats ds = { 0 };
-    clew_tailer_stats(a->tail, &ts);
+    tail_stats(a, &ts);
     clew_fwd_out_stats(a->out, &fs);
     if (a->dbuf) {
         clew_dbuf_stats(a->dbuf, &ds);
@@ -195,8 +209,10 @@ static void write_status(struct clew_agent *a)
     fprintf(f,
             " \"buffer_bytes\":%" PRIu64 ",\"buffer_frames\":%" PRIu64
             ",\"buffer_dropped_frames\":%" PRIu64 ",\"buffer_dropped_records\":%" PRIu64
-            ",\"buffer_cut_bytes\":%" PRIu64 "}\n",
+            ",\"buffer_cut_bytes\":%" PRIu64 ",\n ",
             ds.bytes, ds.frames, ds.dropped_frames, ds.dropped_records, ds.cut_bytes);
+    clew_listeners_write_status(a->lis, f);
+    fputs("}\n", f);
     if (fclose(f) == 0) {
         rename(tmp, dst);
     }
@@ -207,7 +223,7 @@ static void write_status(struct clew_agent *a)
 static void on_scan(uv_timer_t *t)
 {
     struct clew_agent *a = t->data;
-    if (clew_tailer_scan(a->tail, clew_time_mono_ns()) < 0) {
+    if (a->tail != NULL && clew_tailer_scan(a->tail, clew_time_mono_ns()) < 0) {
         clew_log(CLEW_LOG_ERROR, "ship", "out of memory scanning; stopping");
         a->fatal = 1;
         uv_stop(&a->loop);
@@ -219,14 +235,16 @@ static void on_scan(uv_timer_t *t)
 
 static void on_poll(uv_timer_t *t)
 {
-    start_reading(t->data);
+    struct clew_agent *a = t->data;
+    start_reading(a);
+    clew_listeners_pressure(a->lis); /* room may come without acks (spills) */
 }
 
 static void on_ckpt(uv_timer_t *t)
 {
     struct clew_agent *a = t->data;
     struct clew_tailer_stats ts;
-    clew_tailer_stats(a->tail, &ts);
+    tail_stats(a, &ts);
     /* A finished file leaves the checkpoint too. */
     if (a->dirty || ts.files != a->ckpt_files) {
         a->ckpt_files = ts.files;
@@ -255,7 +273,7 @@ static void finish(struct clew_agent *a)
     struct clew_fwd_out_stats fs;
     struct clew_tailer_stats ts;
     clew_fwd_out_stats(a->out, &fs);
-    clew_tailer_stats(a->tail, &ts);
+    tail_stats(a, &ts);
     clew_log(CLEW_LOG_INFO, "ship",
              "stopped: %" PRIu64 " records queued, %" PRIu64 " acknowledged, %" PRIu64
              " spilled to disk; %" PRIu64 " resent after connection breaks, %" PRIu64
@@ -263,6 +281,11 @@ static void finish(struct clew_agent *a)
              " resent since the state was created",
              fs.records_queued, fs.records_acked, fs.records_spilled, fs.records_resent, ts.reread,
              a->resent_base + fs.records_resent + ts.reread);
+    if (strcmp(a->cfg->syslog, "off") != 0 || strcmp(a->cfg->gelf, "off") != 0) {
+        char sum[512];
+        clew_listeners_summary(a->lis, sum, sizeof(sum));
+        clew_log(CLEW_LOG_INFO, "ship", "listeners: %s", sum);
+    }
     clew_fwd_out_close(a->out, on_out_closed, a);
 }
 
@@ -283,6 +306,7 @@ static void on_signal(uv_signal_t *h, int signum)
     clew_log(CLEW_LOG_INFO, "ship", "signal %d: waiting up to %lld ms for acks", signum,
              (long long)(a->cfg->drain_timeout / 1000000));
     a->stopping = 1;
+    clew_listeners_stop(a->lis); /* no new records; what they sent drains below */
     uv_idle_stop(&a->idle);
     uv_timer_stop(&a->scan_t);
     uv_timer_stop(&a->poll_t);
@@ -379,6 +403,10 @@ static int make_tail(struct clew_agent *a, char err[CLEW_ERR_LEN])
     to.asm_opts.max_line = c->max_line;
     to.asm_opts.max_group = c->max_line;
     to.asm_opts.flush_ns = c->multiline_wait;
+    if (to.docker_root == NULL && to.cri_root == NULL &&
+        (root_opt(c->syslog) || root_opt(c->gelf))) {
+        return 0; /* only the listeners: no files, and no tailer */
+    }
     check_root("Docker root", to.docker_root);
     check_root("CRI root", to.cri_root);
     if ((rc = clew_tailer_new(&to, on_record, on_event, a, &a->tail, err)) < 0) {
@@ -446,7 +474,8 @@ int clew_agent_new(const struct clew_ship_config *cfg, struct clew_agent **out,
     a->loop_inited = 1;
     if ((rc = lock_state(a, err)) < 0 || (rc = split_addrs(a, err)) < 0 ||
         (rc = clew_ckpt_load(cfg->state, &a->ckpt, err)) < 0 || (rc = make_tail(a, err)) < 0 ||
-        (rc = make_out(a, err)) < 0) {
+        (rc = make_out(a, err)) < 0 ||
+        (rc = clew_listeners_open(&a->loop, cfg->syslog, cfg->gelf, a->out, &a->lis, err)) < 0) {
         if (rc == -ENOMEM) {
             snprintf(err, CLEW_ERR_LEN, "out of memory");
         }
@@ -489,7 +518,8 @@ void clew_agent_free(struct clew_agent *a)
     if (a == NULL) {
         return;
     }
-    if (a->out) { /* a fatal stop: close the client first */
+    clew_listeners_stop(a->lis); /* before the client they push into */
+    if (a->out) {                /* a fatal stop: close the client first */
         clew_fwd_out_close(a->out, on_out_closed, a);
         uv_run(&a->loop, UV_RUN_DEFAULT);
     }
@@ -498,6 +528,7 @@ void clew_agent_free(struct clew_agent *a)
         uv_run(&a->loop, UV_RUN_DEFAULT);
         uv_loop_close(&a->loop);
     }
+    clew_listeners_free(a->lis); /* the loop ran the inputs' close callbacks */
     clew_tailer_free(a->tail);
     clew_dbuf_close(a->dbuf);
     clew_ml_rules_free(a->ml);

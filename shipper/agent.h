@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  * agent: clew-ship as a whole. Owns the event loop, the state directory
- * (lock, checkpoint, disk buffer, status.json), the tailer, the Forward
- * client and the timers that drive them: scan for files, read while the
- * output has room, save the acknowledged positions, write the status.
+ * (lock, checkpoint, disk buffer, status.json), the tailer, the local
+ * syslog/GELF listeners, the Forward client and the timers that drive
+ * them: scan for files, read (and listen) while the output has room, save
+ * the acknowledged positions, write the status.
  * Handles SIGTERM/SIGINT (wait up to drain-timeout for acks, spill the rest
  * to the disk buffer when there is one, save the checkpoint, exit 0). Logs
  * through common/log. Main thread only. */
@@ -15,7 +16,8 @@
 struct clew_agent;
 
 /* Locks and opens the state directory (creating it), loads the checkpoint,
- * opens the disk buffer and prepares the tailer and the Forward client.
+ * opens the disk buffer, prepares the tailer and the Forward client and
+ * starts the listeners (--syslog, --gelf: a bind failure is an error).
  * cfg is borrowed for the agent's life. Returns 0, or an error with err set
  * (a missing or unreadable path is named); *out is NULL then. */
 int clew_agent_new(const struct clew_ship_config *cfg, struct clew_agent **out,

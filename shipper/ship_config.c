@@ -33,8 +33,9 @@ static const struct opt opts[] = {
       "Docker containers directory, or off"),
     O("cri-root", T_STR, cri_root, "/var/log/pods", "Kubernetes pod logs directory, or off"),
     O("syslog", T_STR, syslog, "off",
-      "local syslog listener address, or off (not implemented yet)"),
-    O("gelf", T_STR, gelf, "off", "local GELF listener address, or off (not implemented yet)"),
+      "local syslog listener HOST:PORT, UDP and TCP (e.g. 127.0.0.1:5514), or off"),
+    O("gelf", T_STR, gelf, "off",
+      "local GELF listener HOST:PORT, UDP (chunked, gzip, zlib) and TCP, or off"),
     O("config", T_STR, config, "none", "file of these options, one `name: value` a line"),
     O("host", T_STR, host, "", "node name sent as `host` (default: the hostname)"),
     O("tag", T_STR, tag, "clew-ship", "Fluent Forward tag"),
@@ -230,7 +231,12 @@ static void print_help(FILE *out)
 {
     fprintf(out, "usage: clew-ship [options]\n\n"
                  "clew's node shipper: tails Docker and Kubernetes container logs and sends\n"
-                 "them to clewd over Fluent Forward with acks (at-least-once).\n\noptions:\n");
+                 "them to clewd over Fluent Forward with acks (at-least-once). With --syslog\n"
+                 "or --gelf it also listens on the node for syslog (RFC 5424/3164) and GELF,\n"
+                 "e.g. from Docker's syslog and gelf log drivers, and forwards those records\n"
+                 "whole (unlike file lines they cannot be read again: a crash loses those\n"
+                 "neither acknowledged nor in the disk buffer).\n"
+                 "\noptions:\n");
     for (size_t i = 0; i < NOPTS; i++) {
         fprintf(out, "  --%-18s %s (default: %s)\n", opts[i].name, opts[i].help,
                 opts[i].def[0] ? opts[i].def : "\"\"");

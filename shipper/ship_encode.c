@@ -2,6 +2,7 @@
 #include "shipper/ship_encode.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -197,6 +198,232 @@ int clew_ship_entry_encode(struct clew_buf *out, const struct clew_ship_entry *e
         }
     }
     return 0;
+}
+
+/* ---- a whole record (the listeners) --------------------------------------- */
+
+/* A msgpack writer over a growing buffer; the first failure sticks. */
+struct mp {
+    struct clew_buf *b;
+    int rc;
+};
+
+static void mp_raw(struct mp *m, const void *p, size_t n)
+{
+    if (m->rc == 0 && clew_buf_append(m->b, p, n) < 0) {
+        m->rc = -ENOMEM;
+    }
+}
+
+/* A type byte followed by v in width bytes, big-endian. */
+static void mp_be(struct mp *m, uint8_t type, uint64_t v, unsigned width)
+{
+    uint8_t p[9];
+    p[0] = type;
+    for (unsigned i = 0; i < width; i++) {
+        p[1 + i] = (uint8_t)(v >> (8 * (width - 1 - i)));
+    }
+    mp_raw(m, p, 1 + width);
+}
+
+static void mp_str(struct mp *m, const char *s, size_t n)
+{
+    if (m->rc == 0 && clew_buf_reserve(m->b, n + 5) < 0) {
+        m->rc = -ENOMEM;
+    }
+    if (m->rc == 0) {
+        put_str(m->b, s, n);
+    }
+}
+
+static void mp_cstr(struct mp *m, const char *s)
+{
+    mp_str(m, s, strlen(s));
+}
+
+/* An array (map = 0) or map header of n elements or pairs. */
+static void mp_container(struct mp *m, int map, size_t n)
+{
+    if (n < 16) {
+        mp_be(m, (uint8_t)((map ? 0x80 : 0x90) | n), 0, 0);
+    } else if (n < 65536) {
+        mp_be(m, map ? 0xde : 0xdc, n, 2);
+    } else {
+        mp_be(m, map ? 0xdf : 0xdd, n, 4);
+    }
+}
+
+static void mp_int(struct mp *m, int64_t v)
+{
+    if (v >= 0 && v < 128) {
+        mp_be(m, (uint8_t)v, 0, 0);
+    } else if (v >= 0) {
+        mp_be(m, 0xcf, (uint64_t)v, 8);
+    } else if (v >= -32) {
+        mp_be(m, (uint8_t)(int8_t)v, 0, 0);
+    } else {
+        mp_be(m, 0xd3, (uint64_t)v, 8);
+    }
+}
+
+static void mp_real(struct mp *m, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof(bits));
+    mp_be(m, 0xcb, bits, 8);
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+    return clew_buf_append(data, buf, size) == 0 ? 0 : -1;
+}
+
+/* v as its compact JSON text (a value nested too deeply for msgpack). */
+static void mp_json_text(struct mp *m, json_t *v)
+{
+    struct clew_buf t;
+    clew_buf_init(&t);
+    if (json_dump_callback(v, dump_cb, &t, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
+        m->rc = -ENOMEM;
+    }
+    mp_str(m, (const char *)t.data, t.len);
+    clew_buf_close(&t);
+}
+
+static void mp_json(struct mp *m, json_t *v, int depth);
+
+/* The pairs of object v (without a map header), values at depth. */
+static void mp_pairs(struct mp *m, json_t *v, int depth)
+{
+    const char *k;
+    json_t *x;
+    size_t kl;
+    json_object_keylen_foreach(v, k, kl, x)
+    {
+        mp_str(m, k, kl);
+        mp_json(m, x, depth);
+    }
+}
+
+/* One JSON value as msgpack; containers deeper than CLEW_SHIP_MAX_DEPTH
+ * become their JSON text. */
+static void mp_json(struct mp *m, json_t *v, int depth)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        mp_str(m, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        mp_int(m, (int64_t)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        mp_real(m, json_real_value(v));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        mp_be(m, json_is_true(v) ? 0xc3 : 0xc2, 0, 0);
+        break;
+    case JSON_NULL:
+        mp_be(m, 0xc0, 0, 0);
+        break;
+    case JSON_ARRAY:
+        if (depth >= CLEW_SHIP_MAX_DEPTH) {
+            mp_json_text(m, v);
+            break;
+        }
+        mp_container(m, 0, json_array_size(v));
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            mp_json(m, json_array_get(v, i), depth + 1);
+        }
+        break;
+    default: /* JSON_OBJECT */
+        if (depth >= CLEW_SHIP_MAX_DEPTH) {
+            mp_json_text(m, v);
+            break;
+        }
+        mp_container(m, 1, json_object_size(v));
+        mp_pairs(m, v, depth + 1);
+        break;
+    }
+}
+
+/* The record's own keys; returns how many pairs they are (write = 0 only
+ * counts). */
+static uint32_t record_pairs(struct mp *m, const struct clew_record *r, int write)
+{
+    static const char *const label_keys[CLEW_LABEL_COUNT] = {
+        "host", "service", "container_id", "container_name", "stream",
+    };
+    const struct clew_str *ids[3] = { &r->trace_id, &r->span_id, &r->parent_span_id };
+    static const char *const id_keys[3] = { "trace_id", "span_id", "parent_span_id" };
+    uint32_t n = 3; /* message, level, input */
+    if (write) {
+        mp_cstr(m, "message");
+        mp_str(m, r->message.ptr, r->message.len);
+    }
+    for (unsigned i = 0; i < CLEW_LABEL_COUNT; i++) {
+        if (r->labels[i].len > 0 || i == CLEW_LABEL_HOST) {
+            n++;
+            if (write) {
+                mp_cstr(m, label_keys[i]);
+                mp_str(m, r->labels[i].ptr, r->labels[i].len);
+            }
+        }
+    }
+    if (write) {
+        mp_cstr(m, "level");
+        mp_int(m, r->level);
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        if (ids[i]->len > 0) {
+            n++;
+            if (write) {
+                mp_cstr(m, id_keys[i]);
+                mp_str(m, ids[i]->ptr, ids[i]->len);
+            }
+        }
+    }
+    if (write) {
+        mp_cstr(m, "input");
+        mp_cstr(m, clew_input_name(r->input));
+    }
+    if (r->flags & CLEW_REC_TRUNCATED) {
+        n++;
+        if (write) {
+            mp_cstr(m, "truncated");
+            mp_cstr(m, "true");
+        }
+    }
+    return n;
+}
+
+int clew_ship_record_encode(struct clew_buf *out, const struct clew_record *r)
+{
+    struct mp m = { out, 0 };
+    size_t start = out->len;
+    json_t *fields = NULL;
+    if (r->fields.len > 0) {
+        fields = json_loadb(r->fields.ptr, r->fields.len, JSON_ALLOW_NUL, NULL);
+    }
+    size_t nfields = json_is_object(fields) ? json_object_size(fields) : r->fields.len > 0;
+    if (clew_buf_reserve(out, 11) < 0) {
+        json_decref(fields);
+        return -ENOMEM;
+    }
+    put_time(out, r->ts);
+    mp_container(&m, 1, record_pairs(&m, r, 0) + nfields);
+    record_pairs(&m, r, 1);
+    if (json_is_object(fields)) {
+        mp_pairs(&m, fields, 0);
+    } else if (nfields > 0) {
+        mp_cstr(&m, "fields");
+        mp_str(&m, r->fields.ptr, r->fields.len);
+    }
+    json_decref(fields);
+    if (m.rc < 0) {
+        out->len = start;
+    }
+    return m.rc;
 }
 
 size_t clew_ship_request_head(uint8_t *head, const char *tag, size_t payload_len)

@@ -3,7 +3,8 @@
  * [EventTime, {"log": msg, "stream": s, <per-file pairs>, <attrs>}], where
  * the per-file pairs (host, container_id, container_name, service, image,
  * pod, namespace, ...) are encoded once per file into a struct
- * clew_ship_fixed and copied in. Requests are PackedForward:
+ * clew_ship_fixed and copied in; a listener's record goes whole, fields
+ * included (clew_ship_record_encode). Requests are PackedForward:
  * [tag, bin(entries), {"chunk": id, "size": n}] or, gzipped,
  * CompressedPackedForward with "compressed": "gzip". Pure; any thread. */
 #ifndef CLEW_SHIP_ENCODE_H
@@ -47,6 +48,24 @@ struct clew_ship_entry {
  * skipped. Returns 0 or -ENOMEM (out unchanged). */
 int clew_ship_entry_encode(struct clew_buf *out, const struct clew_ship_entry *e,
                            const struct clew_ship_fixed *fx);
+
+/* Depth of nested objects and arrays inside a field that go as msgpack;
+ * deeper values go as their JSON text (the collector's msgpack decoder
+ * refuses an entry nested beyond 32 levels). */
+#define CLEW_SHIP_MAX_DEPTH 16
+
+/* Appends one entry that carries a whole record (a listener's syslog or
+ * GELF record), with keys the collector's Forward decoder maps back:
+ * [EventTime(ts), {"message", "host", "service", "container_id",
+ * "container_name", "stream", "level" (integer), "trace_id", "span_id",
+ * "parent_span_id", "input" (its name: "syslog", "gelf", ...), "truncated":
+ * "true" (CLEW_REC_TRUNCATED), then every pair of r->fields as msgpack
+ * (strings, integers, reals, booleans, null, arrays, maps)}]. Empty
+ * strings are left out, except host. The record's own keys come first, so a
+ * field of the same name does not replace them (the collector takes the
+ * first). Fields that are not a JSON object go whole as "fields": text.
+ * Returns 0 or -ENOMEM (out unchanged). */
+int clew_ship_record_encode(struct clew_buf *out, const struct clew_record *r);
 
 #define CLEW_SHIP_HEAD_MAX 300
 

@@ -2,20 +2,10 @@
  * clew-ship: the node shipper. See clew-ship --help and docs/SHIPPER.md. */
 #include <signal.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "common/log.h"
 #include "shipper/agent.h"
 #include "shipper/ship_config.h"
-
-static int check_listeners(const struct clew_ship_config *cfg)
-{
-    if (strcmp(cfg->syslog, "off") != 0 || strcmp(cfg->gelf, "off") != 0) {
-        fprintf(stderr, "clew-ship: --syslog and --gelf listeners are not implemented yet\n");
-        return -1;
-    }
-    return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -35,10 +25,8 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     int level = clew_log_level_parse(cfg.log_level);
-    if (level < 0 || check_listeners(&cfg) < 0) {
-        if (level < 0) {
-            fprintf(stderr, "clew-ship: --log-level: want error, warn, info or debug\n");
-        }
+    if (level < 0) {
+        fprintf(stderr, "clew-ship: --log-level: want error, warn, info or debug\n");
         clew_ship_config_close(&cfg);
         return 2;
     }
