@@ -189,23 +189,25 @@ static void write_status(struct clew_agent *a)
             ",\"truncations\":%" PRIu64 ",\"resumed\":%" PRIu64 ",\"checkpoint_lost\":%" PRIu64
             ",\"bytes_read\":%" PRIu64 ",\"lines\":%" PRIu64 ",\"bad_lines\":%" PRIu64
             ",\"cut_lines\":%" PRIu64 ",\"records\":%" PRIu64 ",\"records_reread\":%" PRIu64
-            ",\"read_errors\":%" PRIu64 ",\n",
+            ",\"read_errors\":%" PRIu64 ",\"gz_files\":%" PRIu64 ",\"gz_skipped\":%" PRIu64 ",\n",
             ts.files, ts.opened, ts.rotations, ts.truncations, ts.resumed, ts.ckpt_lost, ts.bytes,
-            ts.lines, ts.bad_lines, ts.cut_lines, ts.records, ts.reread, ts.errors);
-    fprintf(f,
-            " \"records_queued\":%" PRIu64 ",\"records_acked\":%" PRIu64
-            ",\"records_resent\":%" PRIu64 ",\"records_resent_total\":%" PRIu64
-            ",\"records_spilled\":%" PRIu64 ",\"records_from_disk\":%" PRIu64
-            ",\"batches_sent\":%" PRIu64 ",\"batches_acked\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
-            ",\"connects\":%" PRIu64 ",\"connect_failures\":%" PRIu64 ",\"disconnects\":%" PRIu64
-            ",\"ack_timeouts\":%" PRIu64 ",\"protocol_errors\":%" PRIu64
-            ",\"connected\":%d,\"collector\":\"%s\",\"queue_bytes\":%" PRIu64
-            ",\"inflight_bytes\":%" PRIu64 ",\"spilling\":%d,\n",
-            fs.records_queued, fs.records_acked, fs.records_resent,
-            a->resent_base + fs.records_resent + ts.reread, fs.records_spilled,
-            fs.records_from_disk, fs.batches_sent, fs.batches_acked, fs.bytes_sent, fs.connects,
-            fs.connect_failures, fs.disconnects, fs.ack_timeouts, fs.protocol_errors, fs.connected,
-            fs.addr ? fs.addr : "", fs.queue_bytes, fs.inflight_bytes, fs.spilling);
+            ts.lines, ts.bad_lines, ts.cut_lines, ts.records, ts.reread, ts.errors, ts.gz_files,
+            ts.gz_skipped);
+    fprintf(
+        f,
+        " \"records_queued\":%" PRIu64 ",\"records_acked\":%" PRIu64 ",\"records_resent\":%" PRIu64
+        ",\"records_resent_total\":%" PRIu64 ",\"records_spilled\":%" PRIu64
+        ",\"records_from_disk\":%" PRIu64 ",\"batches_sent\":%" PRIu64 ",\"batches_acked\":%" PRIu64
+        ",\"bytes_sent\":%" PRIu64 ",\"connects\":%" PRIu64 ",\"connect_failures\":%" PRIu64
+        ",\"disconnects\":%" PRIu64 ",\"ack_timeouts\":%" PRIu64 ",\"protocol_errors\":%" PRIu64
+        ",\"probes\":%" PRIu64 ",\"failbacks\":%" PRIu64
+        ",\"connected\":%d,\"collector\":\"%s\",\"queue_bytes\":%" PRIu64
+        ",\"inflight_bytes\":%" PRIu64 ",\"spilling\":%d,\n",
+        fs.records_queued, fs.records_acked, fs.records_resent,
+        a->resent_base + fs.records_resent + ts.reread, fs.records_spilled, fs.records_from_disk,
+        fs.batches_sent, fs.batches_acked, fs.bytes_sent, fs.connects, fs.connect_failures,
+        fs.disconnects, fs.ack_timeouts, fs.protocol_errors, fs.probes, fs.failbacks, fs.connected,
+        fs.addr ? fs.addr : "", fs.queue_bytes, fs.inflight_bytes, fs.spilling);
     fprintf(f,
             " \"buffer_bytes\":%" PRIu64 ",\"buffer_frames\":%" PRIu64
             ",\"buffer_dropped_frames\":%" PRIu64 ",\"buffer_dropped_records\":%" PRIu64
@@ -436,7 +438,8 @@ static int make_out(struct clew_agent *a, char err[CLEW_ERR_LEN])
                                     .gzip_level = (int)c->gzip,
                                     .ack_timeout_ns = c->ack_timeout,
                                     .dbuf = a->dbuf,
-                                    .spill_after_ns = c->spill_after };
+                                    .spill_after_ns = c->spill_after,
+                                    .failback_ns = c->failback_every > 0 ? c->failback_every : -1 };
     return clew_fwd_out_new(&a->loop, &fo, on_done, on_event, a, &a->out, err);
 }
 

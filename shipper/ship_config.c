@@ -52,6 +52,8 @@ static const struct opt opts[] = {
     O("spill-after", T_DUR, spill_after, "2s",
       "use the disk buffer when no collector answered this long"),
     O("ack-timeout", T_DUR, ack_timeout, "30s", "reconnect when an ack takes longer"),
+    O("failback-every", T_DUR, failback_every, "30s",
+      "on a later collector, probe the earlier ones this often (0: never go back)"),
     O("gzip", T_INT, gzip, "0", "gzip level of requests, 0 (off) to 9"),
     O("max-line", T_SIZE, max_line, "1MiB", "longest joined line; longer ones are cut"),
     O("rotate-wait", T_DUR, rotate_wait, "5s",

@@ -33,6 +33,7 @@ struct clew_ship_config {
     size_t max_line;
     int64_t batch_wait;
     int64_t spill_after;
+    int64_t failback_every;
     int64_t ack_timeout;
     int64_t multiline_wait;
     int64_t rotate_wait;

@@ -35,12 +35,8 @@ B_PORT=$FORWARD_PORT
 B_PID=$CLEWD_PID
 track_pid "$B_PID"
 
-# Probing the first collector again takes --failback-every (default 30 s)
-# when clew-ship has the option.
-FAILBACK=()
-if "$SHIP" --help 2>&1 | grep -q -- --failback-every; then
-    FAILBACK=(--failback-every 1s)
-fi
+# Probe the first collector every second instead of the default 30 s.
+FAILBACK=(--failback-every 1s)
 
 "$SHIP" --forward "127.0.0.1:$A_PORT,127.0.0.1:$B_PORT" --state "$STATE" \
     --docker-root "$DOCKER" --cri-root off --scan-every 200ms --batch-wait 50ms \
@@ -92,6 +88,8 @@ wait_for 30 "the 5000 new lines at collector A" count_is 5000 '^fo-2[0-4][0-9]{3
 wait_distinct 25000
 b_after=$("$CLEW" grep -c --data "$B_DATA" -F fo-)
 [ "$b_after" = "$b_before" ] || fail "B got $((b_after - b_before)) lines after the failback"
+failbacks=$(jq -r .failbacks "$STATE/status.json")
+[ "${failbacks:-0}" -ge 1 ] || fail "status.json counts no failback: $(cat "$STATE/status.json")"
 echo "  A restarted on port $A_PORT: clew-ship moved back; 5000 new lines at A; all 25000 stored"
 stop_tracked "$SHIP_PID" clew-ship
 stop_clewd
