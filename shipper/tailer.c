@@ -7,21 +7,13 @@
  * acked offsets reach the checkpoint. A truncated file gets a new id, so
  * acknowledgements of batches read before the truncation are ignored.
  *
- * Compressed rotated files (Docker `compress: true`: <f>.1.gz, <f>.2.gz;
- * kubelet: <n>.log.<YYYYMMDD-hhmmss>.gz) are never followed live and never
- * read as plain bytes. They are read, through zlib's gzip reader, in one
- * case: the shipper was stopped while a file it had partly read was
- * rotated and compressed. That file has a new inode then, so the restart
- * finds it among the .gz siblings of its live name by the fingerprint of
- * its first (decompressed) bytes, seeks to the checkpointed offset in the
- * decompressed stream and finishes it; offsets of a .gz file are offsets of
- * its decompressed bytes, which are the original file's. Siblings rotated
- * after it (by name: Docker's .N counts down, kubelet's timestamps up) are
- * then read whole, compressed or not. Its head is kept in memory, since
- * the fingerprint of a gzip stream cannot be re-read with pread. */
+ * Compressed rotated files (.gz) are never followed live nor read as plain
+ * bytes; only a partly read file compressed while the shipper was stopped
+ * is finished, through zlib, from its checkpointed offset (found by its
+ * head's fingerprint: tail_rotate.c), then the siblings rotated after it.
+ * Its head is kept in memory: a gzip stream cannot be re-read with pread. */
 #include "shipper/tailer.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -36,6 +28,7 @@
 #include "common/alloc.h"
 #include "shipper/cri.h"
 #include "shipper/docker_json.h"
+#include "shipper/tail_rotate.h"
 
 #define TAIL_CHUNK       (256u << 10)
 #define TAIL_MAX_LINE    (4u << 20)
@@ -70,7 +63,12 @@ struct tfile {
     uint32_t head_len;
     struct clew_asm *as;
     struct clew_ship_fixed fx;
-    const struct clew_docker_line *cur; /* the line being pushed (attrs) */
+    /* Docker attrs (log-opts: fixed for a container, so for its file),
+     * copied from the last line that had them; sent with every record. A
+     * record may be emitted while a later line is pushed (multiline). */
+    struct clew_buf attrs;
+    struct clew_str akeys[CLEW_DOCKER_MAX_ATTRS], avals[CLEW_DOCKER_MAX_ATTRS];
+    size_t nattrs;
     struct clew_tailer *t;
 };
 
@@ -124,10 +122,10 @@ static void on_asm(void *ud, const struct clew_asm_rec *r)
     out.e.msg = r->msg;
     out.e.flags = r->flags;
     out.e.partial = r->partial;
-    if (f->cur != NULL && f->cur->nattrs > 0) {
-        out.e.attr_keys = f->cur->attr_keys;
-        out.e.attr_vals = f->cur->attr_vals;
-        out.e.nattrs = f->cur->nattrs;
+    if (f->nattrs > 0) {
+        out.e.attr_keys = f->akeys;
+        out.e.attr_vals = f->avals;
+        out.e.nattrs = f->nattrs;
     }
     t->st.records++;
     if (r->safe_off < f->reread_until) {
@@ -138,19 +136,10 @@ static void on_asm(void *ud, const struct clew_asm_rec *r)
 
 /* ---- metadata ------------------------------------------------------------- */
 
-static void dir_of(const char *path, char *out, size_t len)
-{
-    snprintf(out, len, "%s", path);
-    char *slash = strrchr(out, '/');
-    if (slash) {
-        *slash = '\0';
-    }
-}
-
 static int docker_fixed(struct clew_tailer *t, struct tfile *f)
 {
     char dir[4096], cfg[4200], err[CLEW_ERR_LEN];
-    dir_of(f->path, dir, sizeof(dir));
+    clew_tail_rotate_dir(f->path, dir, sizeof(dir));
     const char *id = strrchr(dir, '/');
     id = id ? id + 1 : dir;
     struct clew_docker_meta m;
@@ -191,12 +180,6 @@ static int cri_fixed(struct clew_tailer *t, struct tfile *f)
 
 /* ---- files ---------------------------------------------------------------- */
 
-static int gz_name(const char *name)
-{
-    size_t n = strlen(name);
-    return n > 3 && strcmp(name + n - 3, ".gz") == 0;
-}
-
 static void close_fd(struct tfile *f)
 {
     if (f->gz != NULL) {
@@ -208,20 +191,16 @@ static void close_fd(struct tfile *f)
     f->fd = -1;
 }
 
-/* Reads f's descriptor as a gzip stream and keeps its head. Returns 0, or
- * -1 when it is not gzip data (zlib would pass it through as it is). */
+/* Reads f's descriptor as a gzip stream (its reader owns the descriptor
+ * then) and keeps its head. Returns 0, or -1 when it is not gzip data. */
 static int gz_attach(struct tfile *f)
 {
     f->compressed = 1;
-    if ((f->gz = gzdopen(f->fd, "rb")) == NULL) {
+    if (clew_tail_rotate_gz_open(f->fd, f->head, &f->head_len, &f->gz) < 0) {
+        f->fd = -1; /* closed */
         return -1;
     }
-    int n = gzread(f->gz, f->head, sizeof(f->head));
-    if (n <= 0 || gzdirect(f->gz)) {
-        return -1;
-    }
-    f->head_len = (uint32_t)n;
-    return gzrewind(f->gz) == 0 ? 0 : -1;
+    return 0;
 }
 
 static void file_free(struct tfile *f)
@@ -232,6 +211,7 @@ static void file_free(struct tfile *f)
     close_fd(f);
     clew_asm_free(f->as);
     clew_buf_close(&f->carry);
+    clew_buf_close(&f->attrs);
     clew_ship_fixed_close(&f->fx);
     clew_free(f->path);
     clew_free(f);
@@ -285,7 +265,7 @@ static void resume_from(struct clew_tailer *t, struct tfile *f, const struct sta
     }
     /* A compressed file's size says nothing about its decompressed end. */
     if ((f->compressed || (uint64_t)st->st_size >= c->offset) && fingerprint_ok(f, c) &&
-        (f->gz == NULL || gzseek(f->gz, (z_off_t)c->offset, SEEK_SET) >= 0)) {
+        (f->gz == NULL || clew_tail_rotate_gz_seek(f->gz, c->offset) == 0)) {
         f->read_off = f->acked = c->offset;
         f->reread_until = c->read;
         if (c->fp_len == CLEW_CKPT_FP_MAX) {
@@ -333,8 +313,9 @@ static int open_file(struct clew_tailer *t, const char *path, int cri, int detac
     f->seen = 1;
     f->last_growth_ns = 0;
     clew_buf_init(&f->carry);
+    clew_buf_init(&f->attrs);
     clew_ship_fixed_init(&f->fx);
-    if (gz_name(path) && gz_attach(f) < 0) {
+    if (clew_tail_rotate_is_gz(path) && gz_attach(f) < 0) {
         t->st.gz_skipped++;
         eventf(t, 4, "%s: not readable as gzip data: skipped", path);
         file_free(f);
@@ -373,6 +354,36 @@ static struct tfile *find_inode(struct clew_tailer *t, uint64_t dev, uint64_t in
 
 /* ---- reading -------------------------------------------------------------- */
 
+static char *copy_str(struct clew_str *dst, char *p, struct clew_str src)
+{
+    *dst = (struct clew_str){ p, src.len };
+    if (src.len > 0) {
+        memcpy(p, src.ptr, src.len);
+    }
+    return p + src.len;
+}
+
+/* Copies the line's attrs into the file's (d's point into scratch). */
+static int keep_attrs(struct tfile *f, const struct clew_docker_line *d)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < d->nattrs; i++) {
+        total += d->attr_keys[i].len + d->attr_vals[i].len;
+    }
+    f->attrs.len = 0;
+    if (clew_buf_reserve(&f->attrs, total) < 0) {
+        return -ENOMEM;
+    }
+    char *p = (char *)f->attrs.data;
+    for (size_t i = 0; i < d->nattrs; i++) {
+        p = copy_str(&f->akeys[i], p, d->attr_keys[i]);
+        p = copy_str(&f->avals[i], p, d->attr_vals[i]);
+    }
+    f->attrs.len = total;
+    f->nattrs = d->nattrs;
+    return 0;
+}
+
 static int push_line(struct clew_tailer *t, struct tfile *f, const char *line, size_t len,
                      uint64_t start, int64_t now)
 {
@@ -397,11 +408,11 @@ static int push_line(struct clew_tailer *t, struct tfile *f, const char *line, s
         t->st.bad_lines++;
         return rc == -ENOMEM ? rc : 0;
     }
-    f->cur = &d;
-    rc = clew_asm_push(f->as, d.stream, d.ts, d.content.ptr, d.content.len, d.complete, start, end,
-                       now);
-    f->cur = NULL;
-    return rc;
+    if (d.nattrs > 0 && keep_attrs(f, &d) < 0) {
+        return -ENOMEM;
+    }
+    return clew_asm_push(f->as, d.stream, d.ts, d.content.ptr, d.content.len, d.complete, start,
+                         end, now);
 }
 
 /* Pushes every complete line in carry; keeps the rest. */
@@ -640,44 +651,23 @@ static int scan_glob(struct clew_tailer *t, const char *root, const char *patter
     return rc;
 }
 
-/* Whether name is a rotated sibling of base: "<base>.1", "<base>.<date>";
- * compressed and temporary files are not followed. */
-static int sibling_name(const char *name, const char *base)
+/* ---- rotated siblings ------------------------------------------------------ */
+
+static int followed(void *ud, uint64_t dev, uint64_t ino)
 {
-    size_t bl = strlen(base), nl = strlen(name);
-    if (nl <= bl + 1 || strncmp(name, base, bl) != 0 || name[bl] != '.') {
-        return 0;
-    }
-    return !(nl > 3 && strcmp(name + nl - 3, ".gz") == 0) &&
-           !(nl > 4 && strcmp(name + nl - 4, ".tmp") == 0);
+    return find_inode(ud, dev, ino) != NULL;
 }
 
-struct sib {
-    char path[4400];
-    int64_t mtime_ns;
-};
-
-static int cmp_sib(const void *a, const void *b)
+/* Opens the listed siblings in list order (oldest first), whole, and
+ * empties the list. */
+static int open_sibs(struct clew_tailer *t, struct clew_tail_sibs *s, int cri)
 {
-    const struct sib *x = a, *y = b;
-    return x->mtime_ns < y->mtime_ns ? -1 : x->mtime_ns > y->mtime_ns;
-}
-
-#define MAX_SIBS 64
-
-/* Opens sibs (NULL: out of memory) oldest first, whole, and frees them. */
-static int open_sibs(struct clew_tailer *t, struct sib *sibs, size_t n, int cri)
-{
-    if (sibs == NULL) {
-        return -ENOMEM;
-    }
-    qsort(sibs, n, sizeof(*sibs), cmp_sib);
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        eventf(t, 4, "%s: rotated before it was seen; reading it whole", sibs[i].path);
-        rc = open_file(t, sibs[i].path, cri, 1);
+    for (size_t i = 0; i < s->n && rc == 0; i++) {
+        eventf(t, 4, "%s: rotated before it was seen; reading it whole", s->v[i].path);
+        rc = open_file(t, s->v[i].path, cri, 1);
     }
-    clew_free(sibs);
+    clew_tail_rotate_sibs_clear(s);
     return rc;
 }
 
@@ -686,31 +676,18 @@ static int open_sibs(struct clew_tailer *t, struct sib *sibs, size_t n, int cri)
  * before a scan (or while stopped) saw them. Oldest first. */
 static int adopt_siblings(struct clew_tailer *t, const char *path, int64_t since_ns, int cri)
 {
-    char dir[4096];
-    dir_of(path, dir, sizeof(dir));
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return 0;
-    }
-    struct sib *sibs = clew_malloc(MAX_SIBS * sizeof(*sibs));
-    size_t n = 0;
-    struct dirent *e;
-    while (sibs && n < MAX_SIBS && (e = readdir(d)) != NULL) {
-        struct stat st;
-        if (!sibling_name(e->d_name, base)) {
-            continue;
-        }
-        snprintf(sibs[n].path, sizeof(sibs[n].path), "%s/%s", dir, e->d_name);
-        if (stat(sibs[n].path, &st) == 0 && S_ISREG(st.st_mode) &&
-            !find_inode(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) {
-            sibs[n].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-            n += sibs[n].mtime_ns >= since_ns;
-        }
-    }
-    closedir(d);
-    return open_sibs(t, sibs, n, cri);
+    struct clew_tail_sibs s;
+    int rc = clew_tail_rotate_since(path, since_ns, followed, t, &s);
+    return rc < 0 ? rc : open_sibs(t, &s, cri);
+}
+
+/* Follows, whole and oldest first, the rotated siblings of live that come
+ * after the file at path in rotation order (compressed or not). */
+static int adopt_newer(struct clew_tailer *t, const char *live, const char *path, int cri)
+{
+    struct clew_tail_sibs s;
+    int rc = clew_tail_rotate_after(live, path, followed, t, &s);
+    return rc < 0 ? rc : open_sibs(t, &s, cri);
 }
 
 static int64_t mtime_of(int fd)
@@ -722,87 +699,25 @@ static int64_t mtime_of(int fd)
     return (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 }
 
-/* The live name a rotated name comes from: ".../x-json.log.1" and
- * ".../0.log.20240115-103000" give ".../x-json.log" and ".../0.log". */
-static void live_name(const char *path, char *out, size_t len)
+/* Where the file of checkpoint entry c is now: 1 (path filled) under its
+ * old name or a rotated sibling's, same inode; 2 compressed, found by its
+ * fingerprint (c takes the new inode, so the resume finds c); 0 gone; or
+ * -ENOMEM. */
+static int locate(struct clew_ckpt_file *c, char *path, size_t len)
 {
-    snprintf(out, len, "%s", path);
-    char *slash = strrchr(out, '/');
-    char *name = slash ? slash + 1 : out;
-    for (char *p = strstr(name, ".log"); p; p = strstr(p + 1, ".log")) {
-        if (p[4] == '\0' || p[4] == '.') {
-            p[4] = '\0';
-            return;
-        }
+    if (clew_tail_rotate_find_inode(c->path, c->dev, c->ino, path, len)) {
+        return 1;
     }
-}
-
-/* Looks among dir's entries for the file of checkpoint entry c by inode:
- * under the name it had (a rotated file stays under its name until the
- * next rotation) or any rotated sibling's name. Fills path. */
-static int find_by_inode(const char *dir, const char *base, const char *old,
-                         const struct clew_ckpt_file *c, char *path, size_t len)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int found = 0;
-    while (d && !found && (e = readdir(d)) != NULL) {
-        struct stat st;
-        if (!sibling_name(e->d_name, base) && strcmp(e->d_name, old) != 0) {
-            continue;
-        }
-        snprintf(path, len, "%s/%s", dir, e->d_name);
-        found =
-            stat(path, &st) == 0 && (uint64_t)st.st_dev == c->dev && (uint64_t)st.st_ino == c->ino;
+    struct clew_tail_sib gz = { 0 };
+    int rc = c->fp_len > 0 ? clew_tail_rotate_find_gz(c->path, c, &gz) : 0;
+    if (rc <= 0) {
+        return rc;
     }
-    if (d) {
-        closedir(d);
-    }
-    return found;
-}
-
-/* Whether the decompressed head of the gzip file at path has c's
- * fingerprint. */
-static int gz_head_matches(const char *path, const struct clew_ckpt_file *c)
-{
-    uint8_t head[CLEW_CKPT_FP_MAX];
-    gzFile gz = gzopen(path, "rbe");
-    if (gz == NULL) {
-        return 0;
-    }
-    int n = gzread(gz, head, c->fp_len);
-    int ok = n == (int)c->fp_len && !gzdirect(gz) &&
-             clew_ckpt_fingerprint(head, c->fp_len) == c->fp_hash;
-    gzclose(gz);
-    return ok;
-}
-
-/* The file of c was compressed (a new inode): finds the .gz sibling of the
- * live name whose head has c's fingerprint; c takes its inode, so the
- * resume finds c. Fills path. */
-static int find_compressed(const char *dir, const char *base, struct clew_ckpt_file *c, char *path,
-                           size_t len)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int found = 0;
-    size_t bl = strlen(base);
-    while (d && !found && (e = readdir(d)) != NULL) {
-        struct stat st;
-        if (strncmp(e->d_name, base, bl) != 0 || e->d_name[bl] != '.' || !gz_name(e->d_name)) {
-            continue;
-        }
-        snprintf(path, len, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && gz_head_matches(path, c)) {
-            c->dev = (uint64_t)st.st_dev;
-            c->ino = (uint64_t)st.st_ino;
-            found = 1;
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    return found;
+    c->dev = gz.dev;
+    c->ino = gz.ino;
+    snprintf(path, len, "%s", gz.path);
+    clew_free(gz.path);
+    return 2;
 }
 
 /* A checkpointed inode the globs did not find: look for it among the
@@ -811,18 +726,13 @@ static int find_compressed(const char *dir, const char *base, struct clew_ckpt_f
  * offset. *out: the file, or NULL when it is gone. */
 static int find_rotated(struct clew_tailer *t, struct clew_ckpt_file *c, struct tfile **out)
 {
-    char dir[4096], live[4400], p[8400];
+    char p[8400];
     *out = NULL;
-    dir_of(c->path, dir, sizeof(dir));
-    live_name(c->path, live, sizeof(live));
-    const char *base = strrchr(live, '/');
-    base = base ? base + 1 : live;
-    const char *old = strrchr(c->path, '/');
-    old = old ? old + 1 : c->path;
     int cri = t->cri_root && strncmp(c->path, t->cri_root, strlen(t->cri_root)) == 0;
-    int how = find_by_inode(dir, base, old, c, p, sizeof(p))                 ? 1
-              : c->fp_len > 0 && find_compressed(dir, base, c, p, sizeof(p)) ? 2
-                                                                             : 0;
+    int how = locate(c, p, sizeof(p));
+    if (how < 0) {
+        return how;
+    }
     if (how == 0) {
         t->st.ckpt_lost++;
         eventf(t, 4, "%s (inode %llu): gone; lines after offset %llu may be lost", c->path,
@@ -836,76 +746,6 @@ static int find_rotated(struct clew_tailer *t, struct clew_ckpt_file *c, struct 
     *out = find_inode(t, c->dev, c->ino);
     c->offset = UINT64_MAX;
     return rc;
-}
-
-/* A rotated sibling's place in rotation order, larger is newer: Docker's
- * "<base>.N[.gz]" gives -N, kubelet's "<base>.YYYYMMDD-hhmmss[.gz]" its
- * digits. Returns 0, or -1 for other names (.tmp included). */
-static int sibling_rank(const char *name, const char *base, int64_t *out)
-{
-    size_t bl = strlen(base);
-    if (strncmp(name, base, bl) != 0 || name[bl] != '.') {
-        return -1;
-    }
-    const char *s = name + bl + 1;
-    size_t n = strlen(s) - (gz_name(s) ? 3 : 0);
-    int64_t v = 0;
-    int dash = 0;
-    for (size_t i = 0; i < n && n <= 15; i++) {
-        if (s[i] == '-' && i == 8) {
-            dash = 1;
-        } else if (s[i] >= '0' && s[i] <= '9') {
-            v = v * 10 + (s[i] - '0');
-        } else {
-            return -1;
-        }
-    }
-    *out = dash ? v : -v;
-    return (dash && n == 15) || (!dash && n > 0 && n <= 9) ? 0 : -1;
-}
-
-/* Whether a rotated sibling should be read whole: a regular file not
- * followed yet; a .gz whose original is still there (Docker compresses
- * asynchronously) is left for the original. */
-static int newer_candidate(struct clew_tailer *t, const char *path)
-{
-    struct stat st;
-    char plain[4400];
-    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
-        find_inode(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) {
-        return 0;
-    }
-    int len = (int)strlen(path) - 3;
-    snprintf(plain, sizeof(plain), "%.*s", len, path);
-    return !gz_name(path) || access(plain, F_OK) < 0;
-}
-
-/* Follows, whole and oldest first, the rotated siblings of live that come
- * after the file at path in rotation order (compressed or not). */
-static int adopt_newer(struct clew_tailer *t, const char *live, const char *path, int cri)
-{
-    char dir[4096];
-    dir_of(live, dir, sizeof(dir));
-    const char *base = strrchr(live, '/');
-    base = base ? base + 1 : live;
-    const char *name = strrchr(path, '/');
-    int64_t after, rank;
-    DIR *d;
-    if (sibling_rank(name ? name + 1 : path, base, &after) < 0 || (d = opendir(dir)) == NULL) {
-        return 0;
-    }
-    struct sib *sibs = clew_malloc(MAX_SIBS * sizeof(*sibs));
-    size_t n = 0;
-    struct dirent *e;
-    while (sibs && n < MAX_SIBS && (e = readdir(d)) != NULL) {
-        if (sibling_rank(e->d_name, base, &rank) == 0 && rank > after) {
-            snprintf(sibs[n].path, sizeof(sibs[n].path), "%s/%s", dir, e->d_name);
-            sibs[n].mtime_ns = rank; /* the sort key */
-            n += newer_candidate(t, sibs[n].path);
-        }
-    }
-    closedir(d);
-    return open_sibs(t, sibs, n, cri);
 }
 
 /* The checkpoint's files the globs did not find, then the siblings rotated
@@ -926,7 +766,7 @@ static int resolve_restore(struct clew_tailer *t)
         if (f == NULL) {
             continue;
         }
-        live_name(f->path, live, sizeof(live));
+        clew_tail_rotate_live_name(f->path, live, sizeof(live));
         rc = f->compressed ? adopt_newer(t, live, f->path, f->from_cri_root)
                            : adopt_siblings(t, live, mtime_of(f->fd), f->from_cri_root);
     }

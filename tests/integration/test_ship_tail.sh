@@ -4,8 +4,10 @@
 # fake Kubernetes tree (<ns>_<pod>_<uid>/<container>/0.log) under $WORK.
 # Exact counts after start, rename rotation with late writes to the old
 # file, copytruncate, a restart with a rotation while stopped; metadata
-# (compose service, container name, image, pod/namespace/container), the
-# Docker 16 KiB partial join and CRI P/F joins.
+# (compose service, container name, image, pod/namespace/container, Docker
+# attrs), the Docker 16 KiB partial join and CRI P/F joins; kubelet rotation
+# of a CRI file; a restart after the partly read files were rotated and
+# gzipped (Docker and kubelet), resumed inside the .gz.
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || fail "jq not installed (scripts/install-deps.sh)"
 SHIP="$CLEW_BIN/clew-ship"
@@ -128,7 +130,69 @@ out=$("$CLEW" grep --json --data "$DATA" -F cri-part1-cri-part2) || fail "CRI P/
 [ "$(jq -r .fields.pod <<<"$out")" = web-7d4b9c-xk2p ] || fail "CRI pod: $out"
 [ "$(jq -r .ts <<<"$out")" = 2024-01-15T10:30:00.100000000Z ] || fail "CRI ts: $out"
 [ "$(json_field cri-crio .ts)" = 2024-01-15T10:30:00.120000000Z ] || fail "CRI-O time"
+[ "$(jq -r .fields.pod_uid <<<"$out")" = 0d1c2b3a-4e5f-6071-8293-a4b5c6d7e8f9 ] || fail "pod_uid: $out"
+[ "$(jq -r .fields.restart <<<"$out")" = 0 ] || fail "CRI restart count: $out"
+[ "$(jq -r .level <<<"$out")" = 3 ] || fail "CRI stderr level: $out"
 echo "  CRI: P/F joined, namespace shop, pod web-7d4b9c-xk2p, container nginx"
+
+# Docker attrs (labels / env log-opts) become fields; stderr is level 3.
+# (An attrs key `tag` is replaced by the Forward tag clewd adds to fields.)
+printf '%s\n' '{"log":"attrs-line\n","stream":"stderr","attrs":{"env":"prod","team":"pay"},"time":"2024-01-15T11:00:01Z"}' >>"$F"
+wait_for 10 "the attrs line" count_is 1 '^attrs-line$'
+out=$("$CLEW" grep --json --data "$DATA" '^attrs-line$')
+[ "$(jq -r .fields.env <<<"$out")/$(jq -r .fields.team <<<"$out")" = prod/pay ] || fail "attrs: $out"
+[ "$(jq -r .stream <<<"$out")/$(jq -r .level <<<"$out")" = stderr/3 ] || fail "stderr: $out"
+[ "$(jq -r .service <<<"$out")" = web ] || fail "attrs replaced the service: $out"
+echo "  docker attrs: fields env=prod team=pay, stderr level 3"
+
+# kubelet rotation of the CRI file (0.log -> 0.log.<time>) with late writes
+# to the old name, exact counts.
+# gen_cri FILE FROM TO: CRI lines "kube-FROM" .. "kube-(TO-1)".
+gen_cri() {
+    awk -v a="$2" -v b="$3" 'BEGIN { for (i = a; i < b; i++)
+        printf "2024-01-15T12:00:%02d.%09dZ stdout F kube-%d\n", i % 60, i, i }' >>"$1"
+}
+# exactly_kube N WHAT: N records match kube-, each line once.
+exactly_kube() {
+    wait_for 30 "$1 kube- records" count_is "$1" -F kube-
+    sleep 0.5
+    [ "$("$CLEW" grep -c --data "$DATA" -F kube-)" = "$1" ] || fail "not exactly $1 kube- records"
+    [ "$("$CLEW" grep --json --data "$DATA" -F kube- | jq -r .message | sort -u | wc -l)" = "$1" ] ||
+        fail "kube- duplicates"
+    echo "  $2: $1 records, no duplicate"
+}
+gen_cri "$POD/0.log" 0 300
+exactly_kube 300 "CRI file"
+mv "$POD/0.log" "$POD/0.log.20240115-103000"
+gen_cri "$POD/0.log.20240115-103000" 300 350
+gen_cri "$POD/0.log" 350 500
+exactly_kube 500 "kubelet rotation with late writes"
+
+# Stopped while both files are rotated and compressed (Docker compress:
+# <f>.1.gz; kubelet gzips all but the newest rotated file). The restart
+# finds the partly read files inside the .gz by their head's fingerprint,
+# finishes them from the checkpointed offset, then the files rotated after
+# them, then the new live files: exact counts.
+stop_tracked "$SHIP_PID" clew-ship
+gen "$F" 1500 1600
+rm -f "$F.1" "$F.2"
+mv "$F" "$F.1"
+gzip "$F.1"
+gen "$F" 1600 1650
+gen_cri "$POD/0.log" 500 600
+mv "$POD/0.log" "$POD/0.log.20240115-113000"
+gen_cri "$POD/0.log" 600 650
+mv "$POD/0.log" "$POD/0.log.20240115-123000"
+gzip "$POD/0.log.20240115-103000" "$POD/0.log.20240115-113000"
+gen_cri "$POD/0.log" 650 700
+start_ship
+exactly 1650 "docker: restart after rotation and compression while stopped"
+exactly_kube 700 "kubelet: restart after two rotations and compression while stopped"
+grep -q "json.log: rotated and compressed while stopped, finishing it from .*json.log.1.gz" \
+    "$WORK/ship.log" || fail "the Docker file was not resumed inside $F.1.gz"
+grep -q "0.log: rotated and compressed while stopped, finishing it from .*0.log.20240115-113000.gz" \
+    "$WORK/ship.log" || fail "the CRI file was not resumed inside 0.log.20240115-113000.gz"
+[ "$(jq -r .records_reread "$STATE/status.json")" = 0 ] || fail "lines read twice after restart"
 
 stop_tracked "$SHIP_PID" clew-ship
 stop_clewd

@@ -237,6 +237,40 @@ static void test_docker_metadata(void **state)
     clew_tailer_free(t);
 }
 
+/* Docker attrs reach every record of the file, also records that multiline
+ * grouping holds until a later line (or the idle flush) emits them. */
+static void test_docker_attrs(void **state)
+{
+    struct ctx *c = *state;
+    char p[600];
+    log_path(c, p, sizeof(p));
+    FILE *f = fopen(p, "a");
+    assert_non_null(f);
+    for (int i = 0; i < 3; i++) {
+        fprintf(f,
+                "{\"log\":\"attr %d\\n\",\"stream\":\"stdout\",\"attrs\":{\"team\":\"pay\","
+                "\"env\":\"prod\"},\"time\":\"2024-01-15T10:30:00.1Z\"}\n",
+                i);
+    }
+    fclose(f);
+    struct clew_ml_rules *ml;
+    char err[CLEW_ERR_LEN];
+    assert_int_equal(clew_ml_rules_new(NULL, &ml, err), 0);
+    int64_t now = 0;
+    struct clew_tailer *t = new_tail(c, ml);
+    assert_int_equal(run(c, t, &now), 3);
+    for (size_t i = 0; i < 3; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "attr %zu", i);
+        assert_string_equal(c->recs[i].msg, want);
+        assert_non_null(strstr(c->recs[i].fields, "\"team\":\"pay\""));
+        assert_non_null(strstr(c->recs[i].fields, "\"env\":\"prod\""));
+        assert_non_null(strstr(c->recs[i].fields, "\"image\":\"nginx:1.25\""));
+    }
+    clew_tailer_free(t);
+    clew_ml_rules_free(ml);
+}
+
 static void test_docker_partial_join(void **state)
 {
     struct ctx *c = *state;
@@ -810,6 +844,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_docker_metadata, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_docker_attrs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_docker_partial_join, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cri_join_and_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cri_dir_with_docker_json, setup, teardown),
