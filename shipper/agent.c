@@ -93,6 +93,19 @@ static void on_done(void *ud, const struct clew_fwd_mark *marks, size_t n)
     clew_listeners_pressure(a->lis);
 }
 
+/* A batch went out: its positions become the checkpoint's `read`, so that a
+ * restart after a kill counts what it sends a second time. */
+static void on_sent(void *ud, const struct clew_fwd_mark *marks, size_t n)
+{
+    struct clew_agent *a = ud;
+    for (size_t i = 0; i < n && a->tail != NULL; i++) {
+        if (marks[i].file != CLEW_LISTENERS_MARK_FILE) {
+            clew_tailer_sent(a->tail, marks[i].file, marks[i].off);
+        }
+    }
+    a->dirty = 1;
+}
+
 static void on_event(void *ud, int level, const char *text)
 {
     (void)ud;
@@ -439,6 +452,7 @@ static int make_out(struct clew_agent *a, char err[CLEW_ERR_LEN])
                                     .ack_timeout_ns = c->ack_timeout,
                                     .dbuf = a->dbuf,
                                     .spill_after_ns = c->spill_after,
+                                    .sent = on_sent,
                                     .failback_ns = c->failback_every > 0 ? c->failback_every : -1 };
     return clew_fwd_out_new(&a->loop, &fo, on_done, on_event, a, &a->out, err);
 }

@@ -26,7 +26,8 @@ struct clew_ckpt_file {
     uint64_t offset;  /* everything before it was acknowledged     */
     uint32_t fp_len;  /* bytes hashed: min(offset, CLEW_CKPT_FP_MAX) */
     uint64_t fp_hash; /* XXH3_64bits of the first fp_len bytes      */
-    uint64_t read;    /* read and queued by then (not acknowledged) */
+    uint64_t read;    /* sent to a collector by then, not acknowledged:
+                         a restart counts lines before it as resent */
     char *path;       /* owned, NUL-terminated                      */
 };
 

@@ -377,6 +377,8 @@ static void send_more(struct clew_fwd_out *o)
         b->writing = 1;
         if (b->sends++ > 0) {
             o->st.records_resent += b->count;
+        } else if (o->o.sent != NULL && b->nmarks > 0) {
+            o->o.sent(o->ud, b->marks, b->nmarks);
         }
         if (b->dseq > o->max_dseq_sent) {
             o->max_dseq_sent = b->dseq;

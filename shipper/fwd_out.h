@@ -45,8 +45,11 @@ struct clew_fwd_out_opts {
     int64_t backoff_max_ns; /* (5 s)                                      */
     struct clew_dbuf *dbuf; /* borrowed; NULL: no disk buffer             */
     int64_t spill_after_ns; /* with dbuf: spill when down this long (2 s) */
-    int64_t failback_ns;    /* connected to a later address: probe the
-                               earlier ones this often (30 s); < 0: never */
+    /* May be NULL: a batch's marks when it is first written to a collector
+     * (called with the ud of clew_fwd_out_new; marks borrowed). */
+    void (*sent)(void *ud, const struct clew_fwd_mark *marks, size_t n);
+    int64_t failback_ns; /* connected to a later address: probe the
+                            earlier ones this often (30 s); < 0: never */
 };
 
 struct clew_fwd_out_stats {

@@ -48,7 +48,8 @@ struct tfile {
     struct clew_buf carry;
     int skipping;
     uint64_t acked;
-    uint64_t reread_until; /* read by the previous run (its checkpoint says) */
+    uint64_t reread_until; /* sent by the previous run (its checkpoint says) */
+    uint64_t sent;         /* resume offset of the newest record on the wire  */
     int detached;
     int finished; /* detached, read to the end, held records flushed */
     int seen;     /* found by the current scan */
@@ -128,7 +129,7 @@ static void on_asm(void *ud, const struct clew_asm_rec *r)
         out.e.nattrs = f->nattrs;
     }
     t->st.records++;
-    if (r->safe_off < f->reread_until) {
+    if (r->safe_off <= f->reread_until) {
         t->st.reread++;
     }
     t->emit(t->ud, &out);
@@ -268,6 +269,7 @@ static void resume_from(struct clew_tailer *t, struct tfile *f, const struct sta
         (f->gz == NULL || clew_tail_rotate_gz_seek(f->gz, c->offset) == 0)) {
         f->read_off = f->acked = c->offset;
         f->reread_until = c->read;
+        f->sent = c->read > c->offset ? c->read : c->offset;
         if (c->fp_len == CLEW_CKPT_FP_MAX) {
             f->fp_len = c->fp_len;
             f->fp_hash = c->fp_hash;
@@ -475,6 +477,7 @@ static void truncated(struct clew_tailer *t, struct tfile *f)
     f->skipping = 0;
     f->read_off = 0;
     f->acked = 0;
+    f->sent = 0;
     f->fp_len = 0;
     f->id = ++t->next_id; /* acks of older batches no longer apply */
 }
@@ -913,16 +916,29 @@ int clew_tailer_restore(struct clew_tailer *t, const struct clew_ckpt *c)
     return 0;
 }
 
-void clew_tailer_ack(struct clew_tailer *t, uint32_t id, uint64_t off)
+static struct tfile *find_file(struct clew_tailer *t, uint32_t id)
 {
     for (size_t i = 0; i < t->nfiles; i++) {
-        struct tfile *f = t->files[i];
-        if (f->id == id) {
-            if (off > f->acked) {
-                f->acked = off;
-            }
-            return;
+        if (t->files[i]->id == id) {
+            return t->files[i];
         }
+    }
+    return NULL;
+}
+
+void clew_tailer_sent(struct clew_tailer *t, uint32_t id, uint64_t off)
+{
+    struct tfile *f = find_file(t, id);
+    if (f != NULL && off > f->sent) {
+        f->sent = off;
+    }
+}
+
+void clew_tailer_ack(struct clew_tailer *t, uint32_t id, uint64_t off)
+{
+    struct tfile *f = find_file(t, id);
+    if (f != NULL && off > f->acked) {
+        f->acked = off;
     }
 }
 
@@ -941,7 +957,7 @@ static int ckpt_entry(struct tfile *f, struct clew_ckpt *c)
     struct clew_ckpt_file e = { .dev = f->dev,
                                 .ino = f->ino,
                                 .offset = f->acked,
-                                .read = f->read_off - f->carry.len,
+                                .read = f->sent > f->acked ? f->sent : f->acked,
                                 .path = f->path };
     uint8_t head[CLEW_CKPT_FP_MAX];
     size_t want = f->acked < CLEW_CKPT_FP_MAX ? (size_t)f->acked : CLEW_CKPT_FP_MAX;

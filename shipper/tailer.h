@@ -89,6 +89,11 @@ int clew_tailer_scan(struct clew_tailer *t, int64_t now_ns);
 int clew_tailer_poll(struct clew_tailer *t, size_t budget, int (*can_read)(void *ud), void *ud,
                      int64_t now_ns);
 
+/* Records of file id up to resume offset off were written to a collector
+ * (not yet acknowledged): the checkpoint's `read` position, which lets a
+ * restart count the lines it sends again. */
+void clew_tailer_sent(struct clew_tailer *t, uint32_t id, uint64_t off);
+
 /* Everything before off in file id was delivered (or is safe on disk). */
 void clew_tailer_ack(struct clew_tailer *t, uint32_t id, uint64_t off);
 

@@ -186,6 +186,36 @@ resent=$(st2 records_resent)
 grep -q "stopped: .* 3000 resent after connection breaks" "$WORK/ship2.log" ||
     fail "the stop summary does not say 3000 resent: $(grep stopped: "$WORK/ship2.log")"
 echo "  acks lost, then a break: clewd holds $dups duplicates; clew-ship says $resent resent"
+
+# --- exact: a restart after kill -9 counts the lines it sends again -------
+# The proxy swallows acks again; clewd stores 3000 more records that clew-ship
+# sent but never saw acknowledged. clew-ship is killed (its checkpoint holds
+# what it had sent), restarted straight to clewd, and re-reads exactly those
+# 3000: records_reread must equal the new duplicates.
+touch "$WORK/drop-acks"
+"$SHIP" --forward "127.0.0.1:$PROXY_PORT" --state "$S2" --docker-root "$D2" --cri-root off \
+    --scan-every 200ms --batch-wait 50ms --checkpoint-every 200ms --multiline off \
+    --batch-size 64KiB --spill-after 60s >>"$WORK/ship3.log" 2>&1 &
+SHIP_PID=$!
+track_pid "$SHIP_PID"
+gen_ex 5000 8000
+wait_for 20 "11000 ex- records stored, 3000 not acked" count_is 11000 -F ex-
+sleep 1 # a checkpoint (every 200 ms) after the last send
+kill -KILL "$SHIP_PID"
+wait "$SHIP_PID" 2>/dev/null || true
+"$SHIP" --forward "127.0.0.1:$FORWARD_PORT" --state "$S2" --docker-root "$D2" --cri-root off \
+    --scan-every 200ms --batch-wait 50ms --checkpoint-every 200ms --multiline off \
+    --batch-size 64KiB >>"$WORK/ship4.log" 2>&1 &
+SHIP_PID=$!
+track_pid "$SHIP_PID"
+wait_for 30 "14000 ex- records (3000 read again)" count_is 14000 -F ex-
+wait_for 5 "3000 acks" bash -c "[ \"\$(jq .records_acked '$S2/status.json')\" = 3000 ]"
+reread=$(st2 records_reread)
+stop_tracked "$SHIP_PID" clew-ship
+total=$("$CLEW" grep -c --data "$DATA" -F ex-)
+[ "$total" = 14000 ] || fail "$total ex- records, want 14000"
+[ "$reread" = 3000 ] || fail "clew-ship says $reread read again after the kill; clewd holds 3000 new duplicates"
+echo "  kill -9 with 3000 sent, not acked: clewd holds 3000 more duplicates; clew-ship says $reread read again"
 stop_tracked "$PROXY_PID" proxy
 stop_clewd
 echo "ship crash: ok"
