@@ -2,17 +2,19 @@
  * forward_parse: the Fluent Forward decoder (shared/specs/forward.md).
  *
  * How bytes flow. feed() appends to `in`. next() first finds the end of one
- * complete top-level msgpack value with a framing scanner of our own (a
- * single "values still to read" counter, so no stack and no allocation), and
- * only then hands exactly those bytes to msgpack_unpack(). The scanner is
- * what bounds memory: a value declaring more bytes or more children than
- * max_buffer can hold fails before anything is allocated, and msgpack-c,
- * which allocates the children of an array up front, only ever sees counts
- * backed by real bytes and at most max_nodes values. The request's bytes are
- * copied to `msg` so that record strings can borrow from them while later
- * feeds move `in`. Packed payloads are walked one entry at a time with the
- * same scanner; gzip payloads (possibly several members) are inflated whole
- * into `inflated`, capped at max_inflated.
+ * complete top-level msgpack value with the framing scanner
+ * (forward_unpack.c: no stack, no allocation), and only then builds the
+ * msgpack-c object tree of exactly those bytes. The scanner is what bounds
+ * memory: a value declaring more bytes or more children than max_buffer can
+ * hold fails before anything is allocated, and the tree builder only ever
+ * sees counts backed by real bytes and at most max_nodes values. The
+ * request's bytes are kept in `msg` (copied, or `in` itself when less
+ * follows the request than it holds: the buffers then trade places) so that
+ * record strings can borrow from them while later feeds move `in`. Packed
+ * payloads are walked one entry at a time with the same scanner; gzip
+ * payloads (possibly several members) are inflated whole into `inflated`,
+ * capped at max_inflated. Fields and structured messages become JSON in
+ * forward_json.c.
  *
  * Errors. Bytes that are not msgpack (c1) lose the framing: fatal. A value
  * that frames but is not a request is skipped whole; an entry that is bad is
@@ -21,7 +23,6 @@
 #include "collector/forward_parse.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -29,21 +30,14 @@
 #include <zlib.h>
 
 #include "clew/error.h"
+#include "collector/forward_json.h"
+#include "collector/forward_unpack.h"
 #include "common/alloc.h"
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/timeutil.h"
 
 #define MAX_SEC (INT64_MAX / CLEW_NS_PER_SEC)
-
-enum { SCAN_DONE, SCAN_MORE, SCAN_BAD, SCAN_BIG };
-
-/* Progress of the framing scanner over one value; resumable across feeds. */
-struct scan {
-    size_t pos;       /* bytes of complete items so far */
-    uint64_t pending; /* values still to read           */
-    uint64_t nodes;   /* values read                    */
-};
 
 /* The request whose entries are being returned. */
 struct request {
@@ -64,118 +58,22 @@ struct clew_fwd_decoder {
     int failed; /* sticky fatal error, 0 while healthy */
     struct clew_buf in;
     size_t in_off; /* bytes of `in` already consumed */
-    struct scan scan;
+    struct clew_fwd_scan scan;
     struct clew_buf msg;      /* bytes of the current request */
     struct clew_buf inflated; /* its inflated payload */
     struct clew_buf json;     /* fields text of the current event */
-    msgpack_zone *req_zone;   /* tree of the current request */
-    msgpack_zone *ent_zone;   /* tree of the current packed entry */
-    msgpack_object req;
+    struct clew_fwd_tree req; /* tree of the current request */
+    struct clew_fwd_tree ent; /* tree of the current packed entry */
     struct request cur;
     struct clew_arena arena; /* per-event copies; reset by next() */
     const char *why;         /* reason of the last entry error */
     struct clew_fwd_stats stats;
 };
 
-/* ---- framing scanner ---- */
-
-enum { K_FIXED, K_BYTES, K_EXT, K_ARRAY, K_MAP, K_BAD };
-
-/* Headers c0..df: fixed total size, or the width of a length/count field. */
-static const struct {
-    uint8_t size, lenb, kind;
-} heads[32] = {
-    { 1, 0, K_FIXED },  { 0, 0, K_BAD },   { 1, 0, K_FIXED }, { 1, 0, K_FIXED }, /* c0-c3 */
-    { 0, 1, K_BYTES },  { 0, 2, K_BYTES }, { 0, 4, K_BYTES },                    /* bin   */
-    { 0, 1, K_EXT },    { 0, 2, K_EXT },   { 0, 4, K_EXT },                      /* ext   */
-    { 5, 0, K_FIXED },  { 9, 0, K_FIXED },                                       /* float */
-    { 2, 0, K_FIXED },  { 3, 0, K_FIXED }, { 5, 0, K_FIXED }, { 9, 0, K_FIXED }, /* uint  */
-    { 2, 0, K_FIXED },  { 3, 0, K_FIXED }, { 5, 0, K_FIXED }, { 9, 0, K_FIXED }, /* int   */
-    { 3, 0, K_FIXED },  { 4, 0, K_FIXED }, { 6, 0, K_FIXED }, { 10, 0, K_FIXED },
-    { 18, 0, K_FIXED },                                       /* fixext */
-    { 0, 1, K_BYTES },  { 0, 2, K_BYTES }, { 0, 4, K_BYTES }, /* str   */
-    { 0, 2, K_ARRAY },  { 0, 4, K_ARRAY }, { 0, 2, K_MAP },   { 0, 4, K_MAP },
-};
-
-static uint64_t load_be(const uint8_t *p, unsigned n)
+static uint64_t load_be32(const char *s)
 {
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
-/* Sizes the item at p: *item = header + payload bytes, *kids = values nested
- * directly in it. Returns 0, 1 when the header itself is cut, -1 for c1. */
-static int item_size(const uint8_t *p, size_t avail, uint64_t *item, uint64_t *kids)
-{
-    uint8_t b = p[0];
-    *kids = 0;
-    *item = 1;
-    if (b <= 0x7f || b >= 0xe0) {
-        return 0;
-    }
-    if (b <= 0x9f) {
-        *kids = (b & 0x0f) * (b <= 0x8f ? 2u : 1u);
-        return 0;
-    }
-    if (b <= 0xbf) {
-        *item = 1u + (b & 0x1f);
-        return 0;
-    }
-    unsigned k = heads[b - 0xc0].kind, lenb = heads[b - 0xc0].lenb;
-    if (k == K_BAD) {
-        return -1;
-    }
-    if (k == K_FIXED) {
-        *item = heads[b - 0xc0].size;
-        return 0;
-    }
-    if (avail < 1u + lenb) {
-        return 1;
-    }
-    uint64_t n = load_be(p + 1, lenb);
-    *item = 1u + lenb + (k == K_BYTES ? n : k == K_EXT ? n + 1 : 0);
-    *kids = k == K_ARRAY ? n : k == K_MAP ? 2 * n : 0;
-    return 0;
-}
-
-static void scan_reset(struct scan *s)
-{
-    s->pos = 0;
-    s->pending = 1;
-    s->nodes = 0;
-}
-
-/* Advances over p[0..len) towards the end of one value that may not exceed
- * max bytes. SCAN_DONE leaves its size in s->pos. */
-static int scan_value(struct scan *s, const uint8_t *p, size_t len, size_t max)
-{
-    while (s->pending > 0) {
-        uint64_t item, kids;
-        if (s->pos >= len) {
-            return s->pos >= max ? SCAN_BIG : SCAN_MORE;
-        }
-        int rc = item_size(p + s->pos, len - s->pos, &item, &kids);
-        if (rc != 0) {
-            return rc < 0 ? SCAN_BAD : SCAN_MORE;
-        }
-        if (item > max - s->pos) {
-            return SCAN_BIG;
-        }
-        if (item > len - s->pos) {
-            return SCAN_MORE;
-        }
-        s->pos += (size_t)item;
-        s->nodes++;
-        s->pending = s->pending - 1 + kids;
-        /* Every pending value needs at least one more byte. */
-        if (s->pending > max - s->pos) {
-            return SCAN_BIG;
-        }
-    }
-    return SCAN_DONE;
+    const uint8_t *p = (const uint8_t *)s;
+    return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
 }
 
 /* ---- small helpers ---- */
@@ -209,211 +107,6 @@ static int str_is(struct clew_str s, const char *lit)
 {
     size_t n = strlen(lit);
     return s.len == n && memcmp(s.ptr, lit, n) == 0;
-}
-
-/* Length of the valid UTF-8 sequence at p, 0 if it is not one. */
-static size_t utf8_seq(const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
-        return 0;
-    }
-    return len;
-}
-
-/* Like utf8_seq, but a NUL is refused in keys: jansson writes it as \u0000
- * but will not read it back in a key. */
-static size_t char_ok(const uint8_t *p, size_t n, int key)
-{
-    return key && p[0] == 0 ? 0 : utf8_seq(p, n);
-}
-
-/* A JSON string of arbitrary bytes: invalid UTF-8 (and a NUL in a key)
- * becomes U+FFFD, as jansson cannot dump it. NULL on OOM. */
-static json_t *json_bytes(struct clew_fwd_decoder *d, const char *s, size_t n, int key)
-{
-    const uint8_t *p = (const uint8_t *)s;
-    size_t i = 0, k;
-    while (i < n && (k = char_ok(p + i, n - i, key)) != 0) {
-        i += k;
-    }
-    if (i == n) {
-        return json_stringn_nocheck(s, n);
-    }
-    if (n > (SIZE_MAX - i) / 3) {
-        return NULL;
-    }
-    uint8_t *out = clew_arena_alloc(&d->arena, i + 3 * (n - i));
-    if (out == NULL) {
-        return NULL;
-    }
-    memcpy(out, p, i);
-    size_t o = i;
-    while (i < n) {
-        k = char_ok(p + i, n - i, key);
-        if (k == 0) {
-            memcpy(out + o, "\xef\xbf\xbd", 3);
-            o += 3, i += 1;
-        } else {
-            memcpy(out + o, p + i, k);
-            o += k, i += k;
-        }
-    }
-    return json_stringn_nocheck((const char *)out, o);
-}
-
-/* ---- msgpack -> JSON ---- */
-
-static json_t *to_json(struct clew_fwd_decoder *d, const msgpack_object *o);
-
-static json_t *ext_json(struct clew_fwd_decoder *d, const msgpack_object_ext *e)
-{
-    static const char hex[] = "0123456789abcdef";
-    char *s = clew_arena_alloc(&d->arena, 40 + 2 * (size_t)e->size);
-    if (s == NULL) {
-        return NULL;
-    }
-    if (e->type == 0 && e->size == 8) { /* an EventTime inside a record */
-        const uint8_t *p = (const uint8_t *)e->ptr;
-        int64_t ns = (int64_t)load_be(p, 4) * CLEW_NS_PER_SEC + (int64_t)load_be(p + 4, 4);
-        int n = clew_time_format(ns, 9, s, 40);
-        return json_stringn_nocheck(s, (size_t)(n > 0 ? n : 0));
-    }
-    int n = snprintf(s, 16, "ext:%d:", e->type);
-    for (uint32_t i = 0; i < e->size; i++) {
-        s[n++] = hex[(uint8_t)e->ptr[i] >> 4];
-        s[n++] = hex[(uint8_t)e->ptr[i] & 15];
-    }
-    return json_stringn_nocheck(s, (size_t)n);
-}
-
-/* Sets obj[key] = value (stolen). Keys that are neither strings nor integers
- * are dropped. Returns 0 or -ENOMEM. */
-static int set_pair(struct clew_fwd_decoder *d, json_t *obj, const msgpack_object *key,
-                    json_t *value)
-{
-    struct clew_str k;
-    char num[24];
-    if (value == NULL) {
-        return -ENOMEM;
-    }
-    if (!obj_str(key, &k)) {
-        if (key->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-            k.len = (size_t)snprintf(num, sizeof(num), "%llu", (unsigned long long)key->via.u64);
-        } else if (key->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-            k.len = (size_t)snprintf(num, sizeof(num), "%lld", (long long)key->via.i64);
-        } else {
-            json_decref(value);
-            return 0;
-        }
-        k.ptr = num;
-    }
-    json_t *ks = json_bytes(d, k.ptr, k.len, 1);
-    if (ks == NULL) {
-        json_decref(value);
-        return -ENOMEM;
-    }
-    int rc =
-        json_object_setn_new_nocheck(obj, json_string_value(ks), json_string_length(ks), value);
-    json_decref(ks);
-    return rc == 0 ? 0 : -ENOMEM;
-}
-
-static json_t *container_json(struct clew_fwd_decoder *d, const msgpack_object *o)
-{
-    json_t *c;
-    if (o->type == MSGPACK_OBJECT_ARRAY) {
-        c = json_array();
-        for (uint32_t i = 0; c != NULL && i < o->via.array.size; i++) {
-            if (json_array_append_new(c, to_json(d, &o->via.array.ptr[i])) != 0) {
-                json_decref(c);
-                c = NULL;
-            }
-        }
-        return c;
-    }
-    c = json_object();
-    for (uint32_t i = 0; c != NULL && i < o->via.map.size; i++) {
-        const msgpack_object_kv *kv = &o->via.map.ptr[i];
-        if (set_pair(d, c, &kv->key, to_json(d, &kv->val)) != 0) {
-            json_decref(c);
-            c = NULL;
-        }
-    }
-    return c;
-}
-
-/* Converts any value; depth is bounded by msgpack-c's 32 levels. NULL = OOM. */
-static json_t *to_json(struct clew_fwd_decoder *d, const msgpack_object *o)
-{
-    switch (o->type) {
-    case MSGPACK_OBJECT_BOOLEAN:
-        return json_boolean(o->via.boolean);
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        return o->via.u64 <= INT64_MAX ? json_integer((json_int_t)o->via.u64)
-                                       : json_real((double)o->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return json_integer((json_int_t)o->via.i64);
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return isfinite(o->via.f64) ? json_real(o->via.f64) : json_null();
-    case MSGPACK_OBJECT_STR:
-        return json_bytes(d, o->via.str.ptr, o->via.str.size, 0);
-    case MSGPACK_OBJECT_BIN:
-        return json_bytes(d, o->via.bin.ptr, o->via.bin.size, 0);
-    case MSGPACK_OBJECT_EXT:
-        return ext_json(d, &o->via.ext);
-    case MSGPACK_OBJECT_ARRAY:
-    case MSGPACK_OBJECT_MAP:
-        return container_json(d, o);
-    default:
-        return json_null();
-    }
-}
-
-static int dump_cb(const char *buf, size_t size, void *data)
-{
-    return clew_buf_append(data, buf, size) == 0 ? 0 : -1;
-}
-
-/* Dumps j (stolen) as compact JSON into d->json. Returns 0 or -ENOMEM. */
-static int dump_json(struct clew_fwd_decoder *d, json_t *j, struct clew_str *out)
-{
-    if (j == NULL) {
-        return -ENOMEM;
-    }
-    clew_buf_reset(&d->json);
-    int rc = json_dump_callback(j, dump_cb, &d->json, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(j);
-    if (rc != 0) {
-        return -ENOMEM;
-    }
-    *out = (struct clew_str){ (const char *)d->json.data, d->json.len };
-    return 0;
 }
 
 /* ---- one record ---- */
@@ -559,12 +252,13 @@ static int take_message(struct clew_fwd_decoder *d, struct rec_ctx *c, struct cl
         return 0;
     }
     /* A structured message becomes its JSON text, copied out of d->json. */
-    int rc = dump_json(d, to_json(d, v), &r->message);
-    if (rc == 0) {
-        r->message.ptr = clew_arena_dup(&d->arena, r->message.ptr, r->message.len);
-        rc = r->message.ptr != NULL ? 0 : -ENOMEM;
+    clew_buf_reset(&d->json);
+    if (clew_fwd_json_value(&d->json, v, d->opts.reference) != 0) {
+        return -ENOMEM;
     }
-    return rc;
+    r->message.len = d->json.len;
+    r->message.ptr = clew_arena_dup(&d->arena, d->json.data, d->json.len);
+    return r->message.ptr != NULL ? 0 : -ENOMEM;
 }
 
 /* Fills the labels, level and ids of r from the slots of c. */
@@ -605,32 +299,13 @@ static int take_columns(struct clew_fwd_decoder *d, struct rec_ctx *c, struct cl
 static int build_fields(struct clew_fwd_decoder *d, struct rec_ctx *c, struct clew_str tag,
                         const msgpack_object *meta, struct clew_str *out)
 {
-    json_t *obj = json_object();
-    if (obj == NULL ||
-        json_object_set_new_nocheck(obj, "tag", json_bytes(d, tag.ptr, tag.len, 0))) {
-        json_decref(obj);
+    struct clew_fwd_json_fields f = { tag, meta, c->map, c->used, (size_t)c->nused };
+    clew_buf_reset(&d->json);
+    if (clew_fwd_json_fields(&d->json, &f, d->opts.reference) != 0) {
         return -ENOMEM;
     }
-    if (meta != NULL && meta->type == MSGPACK_OBJECT_MAP && meta->via.map.size > 0 &&
-        json_object_set_new_nocheck(obj, "metadata", to_json(d, meta)) != 0) {
-        json_decref(obj);
-        return -ENOMEM;
-    }
-    for (uint32_t i = 0; i < c->map->size; i++) {
-        int u = 0;
-        while (u < c->nused && c->used[u] != (int32_t)i) {
-            u++;
-        }
-        if (u < c->nused) {
-            continue;
-        }
-        const msgpack_object_kv *kv = &c->map->ptr[i];
-        if (set_pair(d, obj, &kv->key, to_json(d, &kv->val)) != 0) {
-            json_decref(obj);
-            return -ENOMEM;
-        }
-    }
-    return dump_json(d, obj, out);
+    *out = (struct clew_str){ (const char *)d->json.data, d->json.len };
+    return 0;
 }
 
 static int map_record(struct clew_fwd_decoder *d, const msgpack_object *rec,
@@ -691,8 +366,8 @@ static int parse_time(struct clew_fwd_decoder *d, const msgpack_object *t, int64
         if (t->via.ext.type != 0 || t->via.ext.size != 8) {
             return bad(d, CLEW_EFORMAT, "time ext is not an 8-byte EventTime");
         }
-        uint64_t s = load_be((const uint8_t *)t->via.ext.ptr, 4);
-        uint64_t n = load_be((const uint8_t *)t->via.ext.ptr + 4, 4);
+        uint64_t s = load_be32(t->via.ext.ptr);
+        uint64_t n = load_be32(t->via.ext.ptr + 4);
         if (n >= (uint64_t)CLEW_NS_PER_SEC) {
             return bad(d, CLEW_EFORMAT, "EventTime nanoseconds out of range");
         }
@@ -782,25 +457,27 @@ static int emit_packed(struct clew_fwd_decoder *d, struct clew_fwd_event *ev)
     struct request *r = &d->cur;
     const uint8_t *p = r->pk + r->pk_off;
     size_t left = r->pk_len - r->pk_off;
-    struct scan s;
-    scan_reset(&s);
-    int rc = scan_value(&s, p, left, left);
-    if (rc != SCAN_DONE) {
+    struct clew_fwd_scan s;
+    clew_fwd_scan_reset(&s);
+    int rc = clew_fwd_scan_value(&s, p, left, left);
+    if (rc != CLEW_FWD_SCAN_DONE) {
         r->pk_off = r->pk_len; /* nothing after this point can be framed */
-        return rc == SCAN_BAD ? skip_entry(d, ev, CLEW_ECORRUPT, "payload is not msgpack")
-                              : skip_entry(d, ev, CLEW_ETRUNC, "payload ends inside an entry");
+        return rc == CLEW_FWD_SCAN_BAD
+                   ? skip_entry(d, ev, CLEW_ECORRUPT, "payload is not msgpack")
+                   : skip_entry(d, ev, CLEW_ETRUNC, "payload ends inside an entry");
     }
     r->pk_off += s.pos;
     if (s.nodes > d->opts.max_nodes) {
         return skip_entry(d, ev, CLEW_ETOOBIG, "entry has too many values");
     }
-    msgpack_object e;
-    size_t off = 0;
-    msgpack_zone_clear(d->ent_zone);
-    if (msgpack_unpack((const char *)p, s.pos, &off, d->ent_zone, &e) != MSGPACK_UNPACK_SUCCESS) {
+    rc = clew_fwd_tree_build(&d->ent, p, s.pos, s.nodes, d->opts.reference);
+    if (rc == -ENOMEM) {
+        return fail(d, rc);
+    }
+    if (rc != 0) {
         return skip_entry(d, ev, CLEW_EFORMAT, "entry nested too deeply");
     }
-    return emit_array_entry(d, ev, &e);
+    return emit_array_entry(d, ev, &d->ent.root);
 }
 
 static int emit_end(struct clew_fwd_decoder *d, struct clew_fwd_event *ev)
@@ -983,7 +660,7 @@ static int start_packed(struct clew_fwd_decoder *d, const msgpack_object *payloa
  * 0 with a SKIP in *ev, or -ENOMEM. */
 static int start_request(struct clew_fwd_decoder *d, struct clew_fwd_event *ev)
 {
-    const msgpack_object_array *a = &d->req.via.array;
+    const msgpack_object_array *a = &d->req.root.via.array;
     struct request *r = &d->cur;
     memset(r, 0, sizeof(*r));
     r->size = -1;
@@ -1017,6 +694,26 @@ static int start_request(struct clew_fwd_decoder *d, struct clew_fwd_event *ev)
     return 1;
 }
 
+/* Keeps the n request bytes at p (in d->in, already consumed) where record
+ * strings can borrow them while later feeds move d->in: in d->msg. When
+ * fewer bytes follow the request than it has, the two buffers trade places
+ * and only those are copied. Returns the request's bytes, or NULL on OOM. */
+static const uint8_t *hold_request(struct clew_fwd_decoder *d, const uint8_t *p, size_t n)
+{
+    size_t tail = d->in.len - d->in_off;
+    if (tail < n) {
+        struct clew_buf t = d->msg;
+        d->msg = d->in;
+        d->in = t;
+        clew_buf_reset(&d->in);
+        size_t off = d->in_off;
+        d->in_off = 0;
+        return clew_buf_append(&d->in, d->msg.data + off, tail) == 0 ? p : NULL;
+    }
+    clew_buf_reset(&d->msg);
+    return clew_buf_append(&d->msg, p, n) == 0 ? d->msg.data : NULL;
+}
+
 /* Takes the next complete top-level value off the input. Returns 1 when a
  * request was started or a keep-alive skipped, 0 with a SKIP in *ev,
  * -EAGAIN, or a fatal error. */
@@ -1026,15 +723,15 @@ static int take_request(struct clew_fwd_decoder *d, struct clew_fwd_event *ev)
         return -EAGAIN; /* also keeps a NULL buffer away from arithmetic */
     }
     const uint8_t *p = d->in.data + d->in_off;
-    int rc = scan_value(&d->scan, p, d->in.len - d->in_off, d->opts.max_buffer);
-    if (rc != SCAN_DONE) {
-        return rc == SCAN_MORE  ? -EAGAIN
-               : rc == SCAN_BAD ? fail(d, CLEW_ECORRUPT)
-                                : fail(d, CLEW_ETOOBIG);
+    int rc = clew_fwd_scan_value(&d->scan, p, d->in.len - d->in_off, d->opts.max_buffer);
+    if (rc != CLEW_FWD_SCAN_DONE) {
+        return rc == CLEW_FWD_SCAN_MORE  ? -EAGAIN
+               : rc == CLEW_FWD_SCAN_BAD ? fail(d, CLEW_ECORRUPT)
+                                         : fail(d, CLEW_ETOOBIG);
     }
     size_t n = d->scan.pos;
     uint64_t nodes = d->scan.nodes;
-    scan_reset(&d->scan);
+    clew_fwd_scan_reset(&d->scan);
     d->in_off += n;
     if (p[0] == 0xc0) {
         d->stats.keepalives++;
@@ -1046,14 +743,14 @@ static int take_request(struct clew_fwd_decoder *d, struct clew_fwd_event *ev)
     if (nodes > d->opts.max_nodes) {
         return skip_request(d, ev, CLEW_ETOOBIG, "request has too many values");
     }
-    clew_buf_reset(&d->msg);
-    if (clew_buf_append(&d->msg, p, n) != 0) {
+    if ((p = hold_request(d, p, n)) == NULL) {
         return fail(d, -ENOMEM);
     }
-    size_t off = 0;
-    msgpack_zone_clear(d->req_zone);
-    if (msgpack_unpack((const char *)d->msg.data, n, &off, d->req_zone, &d->req) !=
-        MSGPACK_UNPACK_SUCCESS) {
+    rc = clew_fwd_tree_build(&d->req, p, n, nodes, d->opts.reference);
+    if (rc == -ENOMEM) {
+        return fail(d, rc);
+    }
+    if (rc != 0) {
         return skip_request(d, ev, CLEW_EFORMAT, "request nested too deeply");
     }
     rc = start_request(d, ev);
@@ -1086,17 +783,11 @@ int clew_fwd_decoder_new(const struct clew_fwd_opts *opts, struct clew_fwd_decod
     clew_buf_init(&d->inflated);
     clew_buf_init(&d->json);
     clew_arena_init(&d->arena, 0);
-    scan_reset(&d->scan);
-    d->req_zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
-    d->ent_zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
-    if (d->req_zone == NULL || d->ent_zone == NULL) {
-        goto fail;
-    }
+    clew_fwd_scan_reset(&d->scan);
+    clew_fwd_tree_init(&d->req);
+    clew_fwd_tree_init(&d->ent);
     *out = d;
     return 0;
-fail:
-    clew_fwd_decoder_free(d);
-    return -ENOMEM;
 }
 
 void clew_fwd_decoder_free(struct clew_fwd_decoder *d)
@@ -1109,12 +800,8 @@ void clew_fwd_decoder_free(struct clew_fwd_decoder *d)
     clew_buf_close(&d->inflated);
     clew_buf_close(&d->json);
     clew_arena_close(&d->arena);
-    if (d->req_zone != NULL) {
-        msgpack_zone_free(d->req_zone);
-    }
-    if (d->ent_zone != NULL) {
-        msgpack_zone_free(d->ent_zone);
-    }
+    clew_fwd_tree_close(&d->req);
+    clew_fwd_tree_close(&d->ent);
     clew_free(d);
 }
 

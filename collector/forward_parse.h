@@ -20,6 +20,9 @@ struct clew_fwd_opts {
     size_t max_buffer;   /* undecoded bytes held; one request must fit (8 MiB) */
     size_t max_inflated; /* inflated bytes of one compressed request (64 MiB)  */
     size_t max_nodes;    /* msgpack values in one request or entry (1 Mi)      */
+    int reference;       /* tests: decode with msgpack-c and print JSON with
+                            jansson only, the slow reference the fast paths
+                            must match event for event                      */
 };
 
 #define CLEW_FWD_DEFAULT_MAX_BUFFER   (8u << 20)

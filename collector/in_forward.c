@@ -167,7 +167,7 @@ static int conn_open(void *ud, struct clew_tcp_conn *c)
 {
     struct in_forward *in = ud;
     struct fwd_conn *fc = clew_calloc(1, sizeof(*fc));
-    struct clew_fwd_opts o = { in->env->cfg->conn_buffer, 0, 0 };
+    struct clew_fwd_opts o = { .max_buffer = in->env->cfg->conn_buffer };
     if (fc == NULL || clew_fwd_decoder_new(&o, &fc->dec) < 0) {
         clew_free(fc);
         return -ENOMEM;

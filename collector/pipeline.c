@@ -11,8 +11,19 @@
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/json_out.h"
-#include "common/rec_copy.h"
 #include "common/rec_codec.h"
+#include "common/rec_copy.h"
+
+/* A batch's memory, kept for the next batch once the writer is done with
+ * it: a fresh batch would fault in new pages for every record it copies. */
+struct spare {
+    struct clew_record *recs;
+    size_t cap;
+    struct clew_arena arena; /* reset: holds its first chunk */
+};
+
+#define MAX_SPARES  4
+#define BATCH_CHUNK (1u << 20) /* arena chunk: most batches fit in one */
 
 struct batch {
     struct batch *next;
@@ -61,6 +72,8 @@ struct clew_pipeline {
     uint64_t durable_ticket;
     uint64_t failed[64]; /* tickets of recent batches the store refused */
     size_t nfailed;
+    struct spare spares[MAX_SPARES]; /* memory of appended batches */
+    size_t nspares;
     struct clew_pipeline_stats st;
 };
 
@@ -72,14 +85,40 @@ void clew_pipeline_config_default(struct clew_pipeline_config *cfg)
     cfg->low_water = 16u << 20;
 }
 
-static struct batch *batch_new(uint64_t ticket)
+/* A batch, with the memory of an appended one when there is a spare. */
+static struct batch *batch_new(struct clew_pipeline *p, uint64_t ticket)
 {
     struct batch *b = clew_calloc(1, sizeof(*b));
-    if (b != NULL) {
-        b->ticket = ticket;
-        clew_arena_init(&b->arena, 256u << 10);
+    if (b == NULL) {
+        return NULL;
     }
+    b->ticket = ticket;
+    clew_arena_init(&b->arena, BATCH_CHUNK);
+    pthread_mutex_lock(&p->lock);
+    if (p->nspares > 0) {
+        struct spare *s = &p->spares[--p->nspares];
+        b->recs = s->recs;
+        b->cap = s->cap;
+        b->arena = s->arena;
+    }
+    pthread_mutex_unlock(&p->lock);
     return b;
+}
+
+/* Writer thread, lock held: keeps the memory of appended batch b (its
+ * arena reset) for a later batch, or frees it. */
+static void batch_recycle(struct clew_pipeline *p, struct batch *b)
+{
+    if (p->nspares < MAX_SPARES) {
+        p->spares[p->nspares++] = (struct spare){ b->recs, b->cap, b->arena };
+    } else {
+        clew_arena_close(&b->arena);
+        clew_free(b->recs);
+    }
+    clew_arena_init(&b->arena, BATCH_CHUNK);
+    b->recs = NULL;
+    b->cap = 0;
+    b->n = 0;
 }
 
 static void batch_free(struct batch *b)
@@ -151,6 +190,7 @@ static void *writer_main(void *arg)
         if (rc == 0 && b->urgent) {
             clew_store_sync_soon(p->store);
         }
+        clew_arena_reset(&b->arena);
         pthread_mutex_lock(&p->lock);
         p->queued_bytes -= b->bytes;
         p->st.queued_bytes = p->queued_bytes;
@@ -158,9 +198,7 @@ static void *writer_main(void *arg)
         p->st.records += b->n;
         /* The records are copied into the WAL frame and the memtable now:
          * only the ticket needs to wait for durability. */
-        clew_arena_close(&b->arena);
-        clew_free(b->recs);
-        b->recs = NULL;
+        batch_recycle(p, b);
         b->next = NULL;
         if (rc < 0) {
             /* Lost: counted, and remembered so no ack claims it. The
@@ -328,7 +366,7 @@ static int add_link(struct clew_pipeline *p, struct clew_record *r, struct clew_
 
 int clew_pipeline_push(struct clew_pipeline *p, const struct clew_record *r, uint64_t *ticket)
 {
-    if (p->cur == NULL && (p->cur = batch_new(++p->next_ticket)) == NULL) {
+    if (p->cur == NULL && (p->cur = batch_new(p, ++p->next_ticket)) == NULL) {
         return -ENOMEM;
     }
     struct clew_record c;
@@ -402,6 +440,10 @@ static void free_pipeline(struct clew_pipeline *p)
     for (struct batch *b = p->whead, *n; b != NULL; b = n) {
         n = b->next;
         batch_free(b);
+    }
+    for (size_t i = 0; i < p->nspares; i++) {
+        clew_arena_close(&p->spares[i].arena);
+        clew_free(p->spares[i].recs);
     }
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->lock);

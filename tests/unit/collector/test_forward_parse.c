@@ -101,15 +101,17 @@ static int decode(const struct clew_fwd_opts *o, const void *data, size_t len, s
     return n;
 }
 
-/* Decodes whole, in 7-byte pieces and byte by byte; all three must agree. */
+/* Decodes whole, in 7-byte pieces, byte by byte and whole in reference mode
+ * (msgpack_unpack and jansson); all four must agree. */
 static int decode_all(const void *data, size_t len, struct got *g, int max, int *rc)
 {
     struct got *alt = calloc((size_t)max, sizeof(*alt));
     int n = decode(NULL, data, len, 0, g, max, rc);
-    size_t pieces[] = { 7, 1 };
-    for (int i = 0; i < 2; i++) {
+    const struct clew_fwd_opts ref = { .reference = 1 };
+    size_t pieces[] = { 7, 1, 0 };
+    for (int i = 0; i < 3; i++) {
         int rc2;
-        int n2 = decode(NULL, data, len, pieces[i], alt, max, &rc2);
+        int n2 = decode(i == 2 ? &ref : NULL, data, len, pieces[i], alt, max, &rc2);
         assert_int_equal(n2, n);
         assert_int_equal(rc2, *rc);
         assert_memory_equal(alt, g, (size_t)n * sizeof(*g));
@@ -508,6 +510,106 @@ static void test_mapping_message_kinds(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* Fields JSON where the direct writer must match jansson (decode_all checks
+ * every case against reference mode): repeated keys keep their first place
+ * and last value, "tag" and "metadata" in the record replace the decoder's
+ * own, integer keys, escapes, reals, big integers, nested values. */
+static void test_fields_json_corners(void **state)
+{
+    (void)state;
+    SB_INIT(sb, pk);
+    msgpack_pack_array(&pk, 2);
+    pk_str(&pk, "t");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_array(&pk, 2); /* [time, metadata] */
+    msgpack_pack_int64(&pk, T0);
+    msgpack_pack_map(&pk, 1);
+    pk_str(&pk, "m");
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_map(&pk, 7);
+    pk_kv(&pk, "message", "x");
+    pk_str(&pk, "a");
+    msgpack_pack_int(&pk, 1);
+    pk_kv(&pk, "tag", "mine");
+    pk_str(&pk, "a");
+    msgpack_pack_int(&pk, 2);
+    msgpack_pack_int(&pk, -7);
+    msgpack_pack_true(&pk);
+    pk_str(&pk, "big");
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    pk_kv(&pk, "metadata", "mine too");
+    msgpack_pack_array(&pk, 2); /* plain entry, only ordinary keys: the direct path */
+    msgpack_pack_int64(&pk, T0);
+    msgpack_pack_map(&pk, 5);
+    pk_kv(&pk, "log", "y");
+    pk_str(&pk, "e\tsc");
+    msgpack_pack_str(&pk, 10);
+    msgpack_pack_str_body(&pk, "q\"\\\x01\x1f\x7f\n\t/\xff", 10);
+    pk_str(&pk, "n");
+    msgpack_pack_map(&pk, 2);
+    pk_str(&pk, "i");
+    msgpack_pack_int64(&pk, INT64_MIN);
+    pk_str(&pk, "l");
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_float(&pk, 1.5f);
+    msgpack_pack_double(&pk, -0.0);
+    pk_str(&pk, "e");
+    msgpack_pack_array(&pk, 0);
+    pk_str(&pk, "u");
+    msgpack_pack_str(&pk, 7);
+    msgpack_pack_str_body(&pk, "\xc3\xa9\xf0\x9f\x98\x80\xed", 7);
+    struct got g[4];
+    int rc, n = decode_all(sb.data, sb.size, g, 4, &rc);
+    assert_int_equal(n, 3);
+    assert_string_equal(g[0].fields,
+                        "{\"tag\":\"mine\",\"metadata\":\"mine too\",\"a\":2,\"-7\":true,"
+                        "\"big\":1.8446744073709552e19}");
+    assert_string_equal(g[1].fields,
+                        "{\"tag\":\"t\","
+                        "\"e\\tsc\":\"q\\\"\\\\\\u0001\\u001F\x7f\\n\\t/\xef\xbf\xbd\","
+                        "\"n\":{\"i\":-9223372036854775808,"
+                        "\"l\":[null,1.5,-0.0]},\"e\":[],"
+                        "\"u\":\"\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbd\"}");
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* msgpack-c refuses a container opened inside 32 others; so does the
+ * decoder, for that entry alone. */
+static void test_nesting_limit(void **state)
+{
+    (void)state;
+    for (int deep = 29; deep <= 30; deep++) {
+        SB_INIT(in, ip);
+        for (int e = 0; e < 2; e++) { /* [t, {"message": m, "d": [[...{}...]]}] */
+            msgpack_pack_array(&ip, 2);
+            msgpack_pack_int64(&ip, T0);
+            msgpack_pack_map(&ip, 2);
+            pk_kv(&ip, "message", e ? "after" : "deep");
+            pk_str(&ip, "d");
+            for (int i = 0; i < (e ? 1 : deep); i++) {
+                msgpack_pack_array(&ip, 1);
+            }
+            msgpack_pack_map(&ip, 0);
+        }
+        SB_INIT(sb, pk);
+        msgpack_pack_array(&pk, 2);
+        pk_str(&pk, "t");
+        msgpack_pack_bin(&pk, in.size);
+        msgpack_pack_bin_body(&pk, in.data, in.size);
+        struct got g[4];
+        int rc, n = decode_all(sb.data, sb.size, g, 4, &rc);
+        assert_int_equal(n, 3);
+        /* entry array, map, then deep arrays: the innermost {} opens inside
+         * 2 + deep containers */
+        assert_int_equal(g[0].kind, deep + 2 < 32 ? CLEW_FWD_RECORD : CLEW_FWD_SKIP);
+        assert_string_equal(g[1].msg, "after");
+        msgpack_sbuffer_destroy(&sb);
+        msgpack_sbuffer_destroy(&in);
+    }
+}
+
 /* ---- malformed input ---- */
 
 static void test_wrong_types(void **state)
@@ -870,6 +972,8 @@ int main(void)
         cmocka_unit_test(test_compressed_two_members),
         cmocka_unit_test(test_mapping_rules),
         cmocka_unit_test(test_mapping_message_kinds),
+        cmocka_unit_test(test_fields_json_corners),
+        cmocka_unit_test(test_nesting_limit),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_bad_ext),
         cmocka_unit_test(test_bad_gzip),
