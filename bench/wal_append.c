@@ -8,13 +8,16 @@
  * clew_rec_raw_size) for both, and the on-disk size.
  *
  * usage: wal_append [records (200000)] [batch (1000)] [dir of *.log]
- *        [tmp dir (/tmp)] */
+ *        [tmp dir (/tmp)] [seal MB (8)] */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,10 +25,12 @@
 #include <lz4.h>
 
 #include "clew/error.h"
+#include "collector/store.h"
 #include "collector/wal.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/rec_codec.h"
+#include "common/wal_format.h"
 
 /* The calling thread's CPU time: on a shared machine it is distorted far
  * less by other processes than the wall clock (the two agree on an idle
@@ -35,6 +40,21 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The process's CPU time (all threads): the seal runs on the flusher. */
+static double proc_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Minor page faults of the calling thread so far. */
+static long thread_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_minflt : 0;
 }
 
 /* A deterministic PRNG (xorshift64*), so runs are comparable. */
@@ -208,8 +228,8 @@ static int count_cb(void *ud, uint64_t gen, const struct clew_record *rec)
     return 0;
 }
 
-/* Where an append's time goes: the record encoding alone, then LZ4 alone
- * over the same batches. Prints ns/record for each. */
+/* The encoding alone, then LZ4 alone (the WAL's acceleration) over the
+ * same batches. Prints ns/record for each. */
 static void breakdown(const struct clew_record *recs, size_t n, size_t batch)
 {
     struct clew_buf raw;
@@ -230,24 +250,28 @@ static void breakdown(const struct clew_record *recs, size_t n, size_t batch)
             break;
         }
         dst = d;
-        LZ4_compress_default((const char *)raw.data, dst, (int)raw.len, bound);
+        LZ4_compress_fast((const char *)raw.data, dst, (int)raw.len, bound, CLEW_WALF_LZ4_ACCEL);
         te += t1 - t0;
         tc += now_s() - t1;
     }
-    printf("  of which: rec_encode %.0f ns/record, LZ4_compress_default %.0f ns/record\n",
-           te * 1e9 / (double)n, tc * 1e9 / (double)n);
+    printf("  of which: rec_encode %.0f ns/record, LZ4_compress_fast(%d) %.0f ns/record\n",
+           te * 1e9 / (double)n, CLEW_WALF_LZ4_ACCEL, tc * 1e9 / (double)n);
     free(dst);
     clew_buf_close(&raw);
 }
 
-static int run(struct clew_record *recs, size_t n, size_t batch, size_t raw_bytes, const char *dir)
+/* Appends every record to a new WAL of generation gen with the given LZ4
+ * acceleration (0: stored); prints the cost and size. Returns 0 or 1. */
+static int append_pass(const struct clew_record *recs, size_t n, size_t batch, size_t raw_bytes,
+                       const char *dir, uint64_t gen, int accel)
 {
     struct clew_wal *w;
     char err[CLEW_ERR_LEN], path[512];
-    if (clew_wal_open(dir, 1, 1, &w, err) < 0) {
+    if (clew_wal_open(dir, gen, 1, &w, err) < 0) {
         fprintf(stderr, "wal_append: %s\n", err);
         return 1;
     }
+    clew_wal_set_lz4(w, accel);
     double t0 = now_s();
     for (size_t i = 0; i < n; i += batch) {
         uint64_t seq;
@@ -261,29 +285,96 @@ static int run(struct clew_record *recs, size_t n, size_t batch, size_t raw_byte
     }
     double ta = now_s() - t0;
     clew_wal_free(w);
-    clew_wal_path(dir, 1, path, sizeof(path));
+    clew_wal_path(dir, gen, path, sizeof(path));
     struct stat sb;
     stat(path, &sb);
+    char mode[32];
+    snprintf(mode, sizeof(mode), accel > 0 ? "lz4 accel %d" : "stored", accel);
+    printf("append %-13s %4.0f ns/record, %4.0f MB/s raw, file %5.1f MB (%5.1f B/record)\n", mode,
+           ta * 1e9 / (double)n, (double)raw_bytes / 1e6 / ta, (double)sb.st_size / 1e6,
+           (double)sb.st_size / (double)n);
+    return 0;
+}
 
+static int replay_pass(size_t n, size_t raw_bytes, const char *dir, uint64_t gen)
+{
+    char err[CLEW_ERR_LEN], path[512];
+    clew_wal_path(dir, gen, path, sizeof(path));
     struct clew_wal_replay_stats st;
     size_t sum = 0;
-    t0 = now_s();
+    double t0 = now_s();
     int rc = clew_wal_replay(path, 0, count_cb, &sum, &st, err);
     double tr = now_s() - t0;
     if (rc < 0 || st.records != n) {
         fprintf(stderr, "wal_append: replay: %s (%s)\n", clew_strerror(rc), err);
         return 1;
     }
-    printf("records %zu, batch %zu, raw %.1f MB (%.0f B/record), file %.1f MB (ratio %.2f)\n", n,
-           batch, (double)raw_bytes / 1e6, (double)raw_bytes / (double)n, (double)sb.st_size / 1e6,
-           (double)raw_bytes / (double)sb.st_size);
-    printf("append (fsync never): %.0f ns/record, %.0f MB/s raw\n", ta * 1e9 / (double)n,
-           (double)raw_bytes / 1e6 / ta);
-    breakdown(recs, n, batch);
-    printf("replay:               %.0f ns/record, %.0f MB/s raw\n", tr * 1e9 / (double)n,
-           (double)raw_bytes / 1e6 / tr);
-    clew_wal_remove(dir, 1);
+    printf("replay of generation %" PRIu64 ": %.0f ns/record, %.0f MB/s raw\n", gen,
+           tr * 1e9 / (double)n, (double)raw_bytes / 1e6 / tr);
     return 0;
+}
+
+/* The writer thread's whole cost: clew_store_append (WAL + memtable) with
+ * the store's defaults but --fsync never and a seal every seal_bytes of raw
+ * text (on the flusher, concurrently: the steady state, where memtables come
+ * and go); then the close's last seal, in process CPU time. */
+static int store_pass(const struct clew_record *recs, size_t n, size_t batch, const char *root,
+                      size_t seal_bytes)
+{
+    char err[CLEW_ERR_LEN], data[600];
+    snprintf(data, sizeof(data), "%s/data", root);
+    struct clew_store_config sc;
+    clew_store_config_default(&sc);
+    sc.data_dir = data;
+    sc.fsync = CLEW_FSYNC_NEVER;
+    sc.seal_bytes = seal_bytes;
+    struct clew_store *s;
+    if (clew_store_open(&sc, NULL, NULL, &s, err) < 0) {
+        fprintf(stderr, "wal_append: %s\n", err);
+        return 1;
+    }
+    double t0 = now_s();
+    long f0 = thread_faults();
+    for (size_t i = 0; i < n; i += batch) {
+        size_t k = n - i < batch ? n - i : batch;
+        if (clew_store_append(s, recs + i, k, NULL) < 0) {
+            fprintf(stderr, "wal_append: store append failed\n");
+            break;
+        }
+    }
+    double ta = now_s() - t0, c0 = proc_s();
+    long faults = thread_faults() - f0;
+    int rc = clew_store_seal(s);
+    struct clew_store_stats st;
+    clew_store_get_stats(s, &st);
+    double tc = proc_s() - c0;
+    printf("store append (WAL %s + memtable, seal every %zu MB): %.0f ns/record on the writer "
+           "(%.3f page faults/record); %" PRIu64 " seals; last seal at close %.0f ns/record\n",
+           sc.wal_lz4_accel > 0 ? "lz4" : "stored", seal_bytes >> 20, ta * 1e9 / (double)n,
+           (double)faults / (double)n, st.seals, tc * 1e9 / (double)n);
+    rc = rc < 0 ? rc : clew_store_close(s);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data);
+    return rc < 0 || system(cmd) != 0;
+}
+
+static int run(struct clew_record *recs, size_t n, size_t batch, size_t raw_bytes, const char *root,
+               size_t seal_bytes)
+{
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/wal", root);
+    printf("records %zu, batch %zu, raw %.1f MB (%.0f B/record)\n", n, batch,
+           (double)raw_bytes / 1e6, (double)raw_bytes / (double)n);
+    if (append_pass(recs, n, batch, raw_bytes, dir, 1, 0) != 0 ||
+        append_pass(recs, n, batch, raw_bytes, dir, 2, CLEW_WALF_LZ4_ACCEL) != 0) {
+        return 1;
+    }
+    breakdown(recs, n, batch);
+    int rc = replay_pass(n, raw_bytes, dir, 1) || replay_pass(n, raw_bytes, dir, 2);
+    clew_wal_remove(dir, 1);
+    clew_wal_remove(dir, 2);
+    rmdir(dir);
+    return rc || store_pass(recs, n, batch, root, seal_bytes);
 }
 
 int main(int argc, char **argv)
@@ -292,25 +383,24 @@ int main(int argc, char **argv)
     size_t batch = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000;
     const char *loghub = argc > 3 && argv[3][0] ? argv[3] : NULL;
     const char *tmp = argc > 4 ? argv[4] : "/tmp";
-    if (n == 0 || batch == 0) {
-        fprintf(stderr, "usage: wal_append [records] [batch] [loghub dir] [tmp dir]\n");
+    size_t seal_mb = argc > 5 ? strtoull(argv[5], NULL, 10) : 8;
+    if (n == 0 || batch == 0 || seal_mb == 0) {
+        fprintf(stderr, "usage: wal_append [records] [batch] [loghub dir] [tmp dir] [seal MB]\n");
         return 2;
     }
-    char root[512], dir[600];
+    char root[512];
     snprintf(root, sizeof(root), "%s/clew-bench-wal-XXXXXX", tmp);
     if (mkdtemp(root) == NULL) {
         perror("mkdtemp");
         return 1;
     }
-    snprintf(dir, sizeof(dir), "%s/wal", root);
     struct clew_buf store;
     clew_buf_init(&store);
     size_t raw_bytes;
     struct clew_record *recs = generate(n, loghub, &store, &raw_bytes);
-    int rc = recs == NULL ? 1 : run(recs, n, batch, raw_bytes, dir);
+    int rc = recs == NULL ? 1 : run(recs, n, batch, raw_bytes, root, seal_mb << 20);
     free(recs);
     clew_buf_close(&store);
-    rmdir(dir);
     rmdir(root);
     return rc;
 }

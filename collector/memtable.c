@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "common/alloc.h"
+#include "common/rec_copy.h"
 #include "common/timeutil.h"
 
 #define CHUNK_RECS_LOG 14 /* records per chunk: 16384 (2.75 MiB)     */
@@ -39,6 +40,7 @@ struct labels_tab {
     uint32_t mask;
     struct clew_str (*tup)[CLEW_LABEL_COUNT];
     uint32_t n, cap;
+    uint32_t last; /* tuple + 1 of the previous record, 0 = none */
 };
 
 struct clew_memtable {
@@ -154,19 +156,69 @@ static struct clew_record *slot(struct clew_memtable *m)
     return &m->chunks[k][m->n & (CHUNK_RECS - 1)];
 }
 
+static inline uint64_t ld8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint64_t ld4(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* A hash of a label: labels are short, so up to 16 bytes it is two
+ * overlapping loads and a multiply; longer ones (container ids) go to XXH3. */
+static inline uint64_t str_hash(struct clew_str s)
+{
+    const char *p = s.ptr;
+    size_t n = s.len;
+    uint64_t lo = 0, hi = 0;
+    if (n > 16) {
+        return XXH3_64bits(p, n);
+    } else if (n >= 8) {
+        lo = ld8(p);
+        hi = ld8(p + n - 8);
+    } else if (n >= 4) {
+        lo = ld4(p);
+        hi = ld4(p + n - 4);
+    } else if (n > 0) {
+        lo = (uint64_t)(uint8_t)p[0] | (uint64_t)(uint8_t)p[n / 2] << 8 |
+             (uint64_t)(uint8_t)p[n - 1] << 16;
+    }
+    return (lo * 0x9E3779B97F4A7C15ULL) ^ ((hi ^ n) * 0xC2B2AE3D27D4EB4FULL);
+}
+
 static uint64_t labels_hash(const struct clew_str *l)
 {
     uint64_t h = 0;
     for (int i = 0; i < CLEW_LABEL_COUNT; i++) {
-        h = XXH3_64bits_withSeed(l[i].ptr, l[i].len, h);
+        h = (h ^ str_hash(l[i])) * 0x165667B19E3779F9ULL;
+        h ^= h >> 32;
     }
-    return h;
+    h *= 0x9E3779B97F4A7C15ULL; /* the table uses the low bits */
+    return h ^ (h >> 29);
+}
+
+/* memcmp(a, b, n) == 0, inline for the short strings labels are. */
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        return ((ld8(a) ^ ld8(b)) | (ld8(a + n - 8) ^ ld8(b + n - 8))) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        return ((ld4(a) ^ ld4(b)) | (ld4(a + n - 4) ^ ld4(b + n - 4))) == 0;
+    }
+    return n == 0 || memcmp(a, b, n) == 0;
 }
 
 static int labels_eq(const struct clew_str *a, const struct clew_str *b)
 {
     for (int i = 0; i < CLEW_LABEL_COUNT; i++) {
-        if (a[i].len != b[i].len || (a[i].len > 0 && memcmp(a[i].ptr, b[i].ptr, a[i].len) != 0)) {
+        if (a[i].len != b[i].len || !bytes_eq(a[i].ptr, b[i].ptr, a[i].len)) {
             return 0;
         }
     }
@@ -200,22 +252,10 @@ static int labels_grow(struct labels_tab *t)
 
 static char *str_alloc(struct clew_memtable *m, size_t n);
 
-/* Points c's labels at the memtable's copy of that tuple, made when new. */
-static int intern_labels(struct clew_memtable *m, struct clew_record *c)
+/* Adds c's labels as a new tuple in slot h, copying their bytes. */
+static int new_tuple(struct clew_memtable *m, struct clew_record *c, uint32_t h)
 {
     struct labels_tab *t = &m->lt;
-    if (t->n == t->cap && labels_grow(t) < 0) {
-        return -ENOMEM;
-    }
-    uint32_t h = (uint32_t)labels_hash(c->labels) & t->mask;
-    while (t->slots[h] != 0) {
-        const struct clew_str *have = t->tup[t->slots[h] - 1];
-        if (labels_eq(have, c->labels)) {
-            memcpy(c->labels, have, sizeof(c->labels));
-            return 0;
-        }
-        h = (h + 1) & t->mask;
-    }
     size_t raw = 0;
     for (int i = 0; i < CLEW_LABEL_COUNT; i++) {
         raw += c->labels[i].len;
@@ -226,28 +266,53 @@ static int intern_labels(struct clew_memtable *m, struct clew_record *c)
     }
     for (int i = 0; i < CLEW_LABEL_COUNT; i++) {
         size_t n = c->labels[i].len;
-        if (n > 0) {
-            memcpy(d, c->labels[i].ptr, n);
-        }
+        clew_rec_memcpy(d, c->labels[i].ptr, n);
         c->labels[i].ptr = n > 0 ? d : "";
         d = n > 0 ? d + n : d;
     }
     memcpy(t->tup[t->n], c->labels, sizeof(c->labels));
     t->slots[h] = ++t->n;
+    t->last = t->n;
     return 0;
 }
 
-/* The ten strings of a record, in one order. */
-static void strings_of(struct clew_record *c, struct clew_str *s[10])
+/* Points c's labels at the memtable's copy of that tuple, made when new. */
+static int intern_labels(struct clew_memtable *m, struct clew_record *c)
 {
-    for (int i = 0; i < CLEW_LABEL_COUNT; i++) {
-        s[i] = &c->labels[i];
+    struct labels_tab *t = &m->lt;
+    /* Records come in runs of one stream (a Forward message, a TCP peer's
+     * read): try the previous record's tuple before hashing. */
+    if (t->last != 0 && labels_eq(t->tup[t->last - 1], c->labels)) {
+        memcpy(c->labels, t->tup[t->last - 1], sizeof(c->labels));
+        return 0;
     }
-    s[5] = &c->message;
-    s[6] = &c->trace_id;
-    s[7] = &c->span_id;
-    s[8] = &c->parent_span_id;
-    s[9] = &c->fields;
+    if (t->n == t->cap && labels_grow(t) < 0) {
+        return -ENOMEM;
+    }
+    uint32_t h = (uint32_t)labels_hash(c->labels) & t->mask;
+    while (t->slots[h] != 0) {
+        const struct clew_str *have = t->tup[t->slots[h] - 1];
+        if (labels_eq(have, c->labels)) {
+            memcpy(c->labels, have, sizeof(c->labels));
+            t->last = t->slots[h];
+            return 0;
+        }
+        h = (h + 1) & t->mask;
+    }
+    return new_tuple(m, c, h);
+}
+
+/* Copies one of c's strings to d; returns the end of the copy. */
+static char *copy_str(struct clew_str *s, char *d)
+{
+    size_t n = s->len;
+    if (n == 0) {
+        s->ptr = "";
+        return d;
+    }
+    clew_rec_memcpy(d, s->ptr, n);
+    s->ptr = d;
+    return d + n;
 }
 
 int clew_memtable_add(struct clew_memtable *m, const struct clew_record *r)
@@ -258,34 +323,30 @@ int clew_memtable_add(struct clew_memtable *m, const struct clew_record *r)
         return -ENOMEM;
     }
     *c = *r;
-    struct clew_str *s[10];
-    strings_of(c, s);
-    size_t raw = 0, lab = 0;
-    for (int i = 0; i < 10; i++) {
-        raw += s[i]->len;
-        lab += i < CLEW_LABEL_COUNT ? s[i]->len : 0;
+    size_t lab = 0;
+    for (int i = 0; i < CLEW_LABEL_COUNT; i++) {
+        lab += c->labels[i].len;
     }
+    size_t body =
+        c->message.len + c->trace_id.len + c->span_id.len + c->parent_span_id.len + c->fields.len;
     if (intern_labels(m, c) < 0) {
         return -ENOMEM; /* the record is not added */
     }
     /* The other strings in one allocation (this is the writer's hot path). */
-    char *d = raw > lab ? str_alloc(m, raw - lab) : NULL;
-    if (raw > lab && d == NULL) {
+    char *d = body > 0 ? str_alloc(m, body) : NULL;
+    if (body > 0 && d == NULL) {
         return -ENOMEM;
     }
-    for (int i = CLEW_LABEL_COUNT; i < 10; i++) {
-        size_t n = s[i]->len;
-        if (n > 0) {
-            memcpy(d, s[i]->ptr, n);
-        }
-        s[i]->ptr = n > 0 ? d : "";
-        d = n > 0 ? d + n : d;
-    }
+    d = copy_str(&c->message, d);
+    d = copy_str(&c->trace_id, d);
+    d = copy_str(&c->span_id, d);
+    d = copy_str(&c->parent_span_id, d);
+    copy_str(&c->fields, d);
     if (m->n == 0) {
         m->first_mono = clew_time_mono_ns();
     }
     m->n++;
-    m->raw_bytes += raw;
+    m->raw_bytes += lab + body;
     return 0;
 }
 
@@ -320,9 +381,16 @@ const struct clew_record *clew_memtable_get(const struct clew_memtable *m, size_
     return &m->chunks[i >> CHUNK_RECS_LOG][i & (CHUNK_RECS - 1)];
 }
 
-/* Merge sort on ts: stable, O(n log n) worst case, and fast on the nearly
- * sorted input that log streams are. */
-static void merge_sort(struct clew_record *a, struct clew_record *tmp, size_t n)
+/* A record's sort key: its time and arrival index. */
+struct sort_key {
+    int64_t ts;
+    size_t i;
+};
+
+/* Merge sort of the keys on ts: stable, O(n log n) worst case, and fast on
+ * the nearly sorted input that log streams are. The keys are 16 bytes, not
+ * the records' 176: each level of the merge moves a tenth of the memory. */
+static void merge_sort(struct sort_key *a, struct sort_key *tmp, size_t n)
 {
     if (n < 2) {
         return;
@@ -340,15 +408,40 @@ static void merge_sort(struct clew_record *a, struct clew_record *tmp, size_t n)
     while (i < h) {
         tmp[k++] = a[i++];
     }
-    while (j < n) {
-        tmp[k++] = a[j++];
-    }
-    memcpy(a, tmp, k * sizeof(*a));
+    memcpy(a, tmp, (size_t)k * sizeof(*a)); /* a[j..n) is in place already */
 }
 
 void clew_memtable_freeze(struct clew_memtable *m)
 {
     m->frozen = 1;
+}
+
+/* Copies the records, in arrival order, to out. */
+static void copy_all(const struct clew_memtable *m, struct clew_record *out)
+{
+    for (size_t k = 0; k < m->nchunks; k++) {
+        size_t base = k << CHUNK_RECS_LOG,
+               cnt = m->n - base < CHUNK_RECS ? m->n - base : CHUNK_RECS;
+        memcpy(out + base, m->chunks[k], cnt * sizeof(*out));
+    }
+}
+
+/* Sorts the keys of the records, then copies each record once, in order. */
+static int sort_into(const struct clew_memtable *m, struct clew_record *out)
+{
+    struct sort_key *keys = big_alloc(2 * m->n * sizeof(*keys));
+    if (keys == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        keys[i] = (struct sort_key){ clew_memtable_get(m, i)->ts, i };
+    }
+    merge_sort(keys, keys + m->n, m->n);
+    for (size_t i = 0; i < m->n; i++) {
+        out[i] = *clew_memtable_get(m, keys[i].i);
+    }
+    clew_free(keys);
+    return 0;
 }
 
 struct clew_record *clew_memtable_sorted(const struct clew_memtable *m)
@@ -358,23 +451,16 @@ struct clew_record *clew_memtable_sorted(const struct clew_memtable *m)
         return NULL;
     }
     int sorted = 1;
-    for (size_t k = 0; k < m->nchunks; k++) {
-        size_t base = k << CHUNK_RECS_LOG,
-               cnt = m->n - base < CHUNK_RECS ? m->n - base : CHUNK_RECS;
-        memcpy(out + base, m->chunks[k], cnt * sizeof(*out));
-    }
     for (size_t i = 1; sorted && i < m->n; i++) {
-        sorted = out[i - 1].ts <= out[i].ts;
+        sorted = clew_memtable_get(m, i - 1)->ts <= clew_memtable_get(m, i)->ts;
     }
     if (sorted) {
-        return out; /* arrived in order: no sort, no scratch */
+        copy_all(m, out); /* arrived in order: no sort, no scratch */
+        return out;
     }
-    struct clew_record *tmp = big_alloc(m->n * sizeof(*tmp));
-    if (tmp == NULL) {
+    if (sort_into(m, out) < 0) {
         clew_free(out);
         return NULL;
     }
-    merge_sort(out, tmp, m->n);
-    clew_free(tmp);
     return out;
 }

@@ -87,6 +87,7 @@ void clew_store_config_default(struct clew_store_config *cfg)
     cfg->seal_bytes = 64u << 20;
     cfg->seal_age_ns = 10 * 60 * CLEW_NS_PER_SEC;
     cfg->retention_ns = 0;
+    cfg->wal_lz4_accel = 0;
     clew_seg_opts_default(&cfg->seg);
 }
 
@@ -300,6 +301,9 @@ static int rotate(struct clew_store *s, char err[CLEW_ERR_LEN])
     struct clew_memtable *m = clew_memtable_new(gen);
     struct clew_wal *w = NULL;
     int rc = m == NULL ? -ENOMEM : clew_wal_open(s->wal_dir, gen, s->last_seq + 1, &w, err);
+    if (rc == 0) {
+        clew_wal_set_lz4(w, s->cfg.wal_lz4_accel);
+    }
     if (rc == 0 && s->cfg.fsync != CLEW_FSYNC_NEVER) {
         rc = clew_wal_sync(s->wal);
     }
@@ -471,6 +475,7 @@ int clew_store_open(const struct clew_store_config *cfg, clew_store_durable_cb d
     if ((rc = clew_wal_open(s->wal_dir, gen, 1, &s->wal, err)) < 0) {
         goto fail;
     }
+    clew_wal_set_lz4(s->wal, s->cfg.wal_lz4_accel);
     s->last_retention = clew_time_mono_ns() - RETENTION_EVERY_NS; /* run soon */
     if ((rc = -pthread_create(&s->thread, NULL, flusher_main, s)) < 0) {
         snprintf(err, CLEW_ERR_LEN, "starting the flusher: %s", clew_strerror(rc));

@@ -44,6 +44,7 @@ struct clew_store_config {
     size_t seal_bytes;         /* seal when the memtable holds this much raw text */
     int64_t seal_age_ns;       /* ... or its first record is this old            */
     int64_t retention_ns;      /* drop hours older than this; 0 keeps everything */
+    int wal_lz4_accel;         /* WAL frames: LZ4 acceleration, 0 = uncompressed */
     struct clew_seg_opts seg;
     clew_store_note_cb note_cb; /* may be NULL                               */
     void *note_ud;
@@ -86,8 +87,8 @@ struct clew_store_stats {
  * *out is NULL and err says why. What recovery found (records replayed,
  * bytes cut from torn tails) is in the stats and, line by line, passed to
  * cfg->note_cb. */
-int clew_store_open(const struct clew_store_config *cfg, clew_store_durable_cb durable_cb,
-                    void *ud, struct clew_store **out, char err[CLEW_ERR_LEN]);
+int clew_store_open(const struct clew_store_config *cfg, clew_store_durable_cb durable_cb, void *ud,
+                    struct clew_store **out, char err[CLEW_ERR_LEN]);
 
 /* Appends recs[0..n) (borrowed until return). *seq (may be NULL) receives
  * the sequence number to wait for with the durable callback. Returns 0 or a

@@ -2,13 +2,14 @@
  *
  * The write-ahead log: one file per generation, DATA/wal/<gen>.wal, in the
  * format described at the top of common/wal_format.c (and
- * docs/FORMAT_WAL.md).
+ * docs/FORMAT.md).
  *
  * Writing. clew_wal_open creates the file with O_EXCL (a generation is
  * never reopened: after a restart, replay cuts the torn tail of the old
  * files and the store opens a new generation), writes the file header and
  * fsyncs the directory so the name survives a crash. Each clew_wal_append
- * encodes its records into one frame in buffers kept in the struct and
+ * encodes its records into one frame in buffers kept in the struct (stored
+ * straight into the frame, or through a raw buffer when LZ4-compressed) and
  * writes the frame with one pwrite at the end of the good prefix (looping
  * on short writes). If the write fails, the file is truncated back to the
  * good prefix, the frame's seq is not consumed and the WAL stays usable; if
@@ -44,7 +45,7 @@
 #include "common/rec_codec.h"
 #include "common/wal_format.h"
 
-#define PATH_CAP     4096
+#define PATH_CAP 4096
 
 struct clew_wal {
     char *dir;
@@ -52,7 +53,8 @@ struct clew_wal {
     int fd;
     uint64_t size;           /* end of the last good frame            */
     int broken;              /* a failed write could not be undone    */
-    struct clew_buf raw;     /* records of the frame being appended   */
+    int lz4_accel;           /* 0: frames store their records as is   */
+    struct clew_buf raw;     /* records to compress (lz4_accel > 0)   */
     struct clew_buf frame;   /* the encoded frame                     */
     pthread_mutex_t fd_lock; /* sync vs rotate                        */
     _Atomic uint64_t last_seq;
@@ -71,7 +73,6 @@ static void set_err(char *err, const char *fmt, ...)
     vsnprintf(err, CLEW_ERR_LEN, fmt, ap);
     va_end(ap);
 }
-
 
 static int fsync_dir(const char *dir)
 {
@@ -149,6 +150,7 @@ int clew_wal_open(const char *dir, uint64_t gen, uint64_t next_seq, struct clew_
         return -ENOMEM;
     }
     w->fd = -1;
+    w->lz4_accel = CLEW_WALF_LZ4_ACCEL;
     clew_buf_init(&w->raw);
     clew_buf_init(&w->frame);
     pthread_mutex_init(&w->fd_lock, NULL);
@@ -189,21 +191,13 @@ void clew_wal_free(struct clew_wal *w)
 
 static int encode_frame(struct clew_wal *w, const struct clew_record *recs, size_t n, uint64_t seq)
 {
-    if (n > UINT32_MAX) {
-        return CLEW_ETOOBIG;
-    }
-    clew_buf_reset(&w->raw);
     clew_buf_reset(&w->frame);
-    for (size_t i = 0; i < n; i++) {
-        int rc = clew_rec_encode(&w->raw, &recs[i]);
-        if (rc < 0) {
-            return rc;
-        }
-        if (w->raw.len > CLEW_WALF_MAX_RAW) {
-            return CLEW_ETOOBIG;
-        }
-    }
-    return clew_walf_encode(&w->frame, w->raw.data, w->raw.len, (uint32_t)n, seq);
+    return clew_walf_encode_records(&w->frame, &w->raw, recs, n, seq, w->lz4_accel);
+}
+
+void clew_wal_set_lz4(struct clew_wal *w, int accel)
+{
+    w->lz4_accel = accel > 0 ? accel : 0;
 }
 
 int clew_wal_append(struct clew_wal *w, const struct clew_record *recs, size_t n, uint64_t *seq)
@@ -306,4 +300,3 @@ int clew_wal_remove(const char *dir, uint64_t gen)
     }
     return fsync_dir(dir);
 }
-

@@ -1,56 +1,83 @@
 /* SPDX-License-Identifier: MIT */
 #include "common/rec_codec.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "clew/error.h"
+#include "common/rec_copy.h"
 
-/* The ten strings of a record in encoding order. */
-static void strings_of(const struct clew_record *r, const struct clew_str *out[10])
+#define NSTR 10
+
+/* The ten strings of a record are ten consecutive struct clew_str members
+ * in encoding order (labels, message, trace_id, span_id, parent_span_id,
+ * fields), so the hot paths walk them as one array. */
+_Static_assert(offsetof(struct clew_record, message) ==
+                   offsetof(struct clew_record, labels) +
+                       CLEW_LABEL_COUNT * sizeof(struct clew_str),
+               "message follows the labels");
+_Static_assert(offsetof(struct clew_record, fields) ==
+                   offsetof(struct clew_record, labels) + (NSTR - 1) * sizeof(struct clew_str),
+               "the ten strings are contiguous");
+
+static const struct clew_str *strs(const struct clew_record *r)
 {
-    for (int i = 0; i < CLEW_LABEL_COUNT; i++) {
-        out[i] = &r->labels[i];
-    }
-    out[5] = &r->message;
-    out[6] = &r->trace_id;
-    out[7] = &r->span_id;
-    out[8] = &r->parent_span_id;
-    out[9] = &r->fields;
+    return (const struct clew_str *)((const char *)r + offsetof(struct clew_record, labels));
 }
 
-static size_t varint_len(uint64_t v)
+static struct clew_str *strs_mut(struct clew_record *r)
 {
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    return (struct clew_str *)((char *)r + offsetof(struct clew_record, labels));
+}
+
+/* 1 + floor(log2(v | 1)) / 7: the bytes of v as a LEB128 varint. */
+static inline size_t varint_len(uint64_t v)
+{
+    return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7;
 }
 
 size_t clew_rec_encoded_size(const struct clew_record *r)
 {
-    const struct clew_str *s[10];
-    strings_of(r, s);
+    const struct clew_str *s = strs(r);
     size_t n = 8 + 1 + 1 + varint_len(r->flags);
-    for (int i = 0; i < 10; i++) {
-        n += varint_len(s[i]->len) + s[i]->len;
+    for (int i = 0; i < NSTR; i++) {
+        n += varint_len(s[i].len) + s[i].len;
     }
     return n;
+}
+
+size_t clew_rec_checked_size(const struct clew_record *r)
+{
+    const struct clew_str *s = strs(r);
+    size_t n = 8 + 1 + 1 + varint_len(r->flags);
+    int big = 0;
+    for (int i = 0; i < NSTR; i++) {
+        size_t k = s[i].len;
+        big |= k > CLEW_REC_MAX_FIELD;
+        /* Within the limit (< 2^28) a length takes at most 4 varint bytes. */
+        n += k + 1 + (k > 0x7F) + (k > 0x3FFF) + (k > 0x1FFFFF);
+    }
+    return big ? 0 : n;
 }
 
 size_t clew_rec_raw_size(const struct clew_record *r)
 {
-    const struct clew_str *s[10];
-    strings_of(r, s);
+    const struct clew_str *s = strs(r);
     size_t n = 0;
-    for (int i = 0; i < 10; i++) {
-        n += s[i]->len;
+    for (int i = 0; i < NSTR; i++) {
+        n += s[i].len;
     }
     return n;
 }
 
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
+static inline void store_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
     while (v >= 0x80) {
         *p++ = (uint8_t)(v | 0x80);
@@ -60,35 +87,38 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
     return p;
 }
 
+uint8_t *clew_rec_encode_to(uint8_t *p, const struct clew_record *r)
+{
+    const struct clew_str *s = strs(r);
+    store_le64(p, (uint64_t)r->ts);
+    p[8] = r->level;
+    p[9] = r->input;
+    p = put_varint(p + 10, r->flags);
+    for (int i = 0; i < NSTR; i++) {
+        size_t n = s[i].len;
+        if (n < 0x80) {
+            *p++ = (uint8_t)n; /* the common case: a short string */
+        } else {
+            p = put_varint(p, n);
+        }
+        clew_rec_memcpy(p, s[i].ptr, n);
+        p += n;
+    }
+    return p;
+}
+
 int clew_rec_encode(struct clew_buf *b, const struct clew_record *r)
 {
-    const struct clew_str *s[10];
-    strings_of(r, s);
-    size_t need = 8 + 1 + 1 + varint_len(r->flags);
-    for (int i = 0; i < 10; i++) {
-        if (s[i]->len > CLEW_REC_MAX_FIELD) {
-            return CLEW_ETOOBIG;
-        }
-        need += varint_len(s[i]->len) + s[i]->len;
+    size_t need = clew_rec_checked_size(r);
+    if (need == 0) {
+        return CLEW_ETOOBIG;
     }
     int rc = clew_buf_reserve(b, need);
     if (rc < 0) {
         return rc;
     }
-    /* Room is reserved: write straight into it (this is the WAL's hot path). */
-    uint8_t *p = b->data + b->len;
-    clew_store_u64(p, (uint64_t)r->ts);
-    p[8] = r->level;
-    p[9] = r->input;
-    p = put_varint(p + 10, r->flags);
-    for (int i = 0; i < 10; i++) {
-        p = put_varint(p, s[i]->len);
-        if (s[i]->len > 0) {
-            memcpy(p, s[i]->ptr, s[i]->len);
-            p += s[i]->len;
-        }
-    }
-    b->len = (size_t)(p - b->data);
+    /* Room is reserved: write straight into it. */
+    b->len = (size_t)(clew_rec_encode_to(b->data + b->len, r) - b->data);
     return 0;
 }
 
@@ -109,9 +139,8 @@ int clew_rec_decode(struct clew_rd *rd, struct clew_record *out)
     out->level = level;
     out->input = input;
     out->flags = (uint16_t)flags;
-    const struct clew_str *s[10];
-    strings_of(out, s);
-    for (int i = 0; i < 10; i++) {
+    struct clew_str *s = strs_mut(out);
+    for (int i = 0; i < NSTR; i++) {
         const uint8_t *p;
         size_t n;
         if ((rc = clew_rd_bytes(&r, &p, &n)) < 0) {
@@ -120,10 +149,8 @@ int clew_rec_decode(struct clew_rd *rd, struct clew_record *out)
         if (n > CLEW_REC_MAX_FIELD) {
             return CLEW_ECORRUPT;
         }
-        /* strings_of gives const views of out's own fields. */
-        struct clew_str *dst = (struct clew_str *)(uintptr_t)s[i];
-        dst->ptr = (const char *)p;
-        dst->len = n;
+        s[i].ptr = (const char *)p;
+        s[i].len = n;
     }
     *rd = r;
     return 0;

@@ -29,6 +29,16 @@ int clew_rec_encode(struct clew_buf *b, const struct clew_record *r);
 /* Exact encoded size of r. */
 size_t clew_rec_encoded_size(const struct clew_record *r);
 
+/* Like clew_rec_encoded_size, but returns 0 when a string exceeds
+ * CLEW_REC_MAX_FIELD (an encoding is never shorter than 21 bytes). */
+size_t clew_rec_checked_size(const struct clew_record *r);
+
+/* Writes the encoding of r at p, which must have room for
+ * clew_rec_checked_size(r) bytes (non-zero: strings within the limit), and
+ * returns the end of what was written. The bulk writers' form (the WAL
+ * encodes a batch straight into its frame). */
+uint8_t *clew_rec_encode_to(uint8_t *p, const struct clew_record *r);
+
 /* Decodes one record at rd and advances it. The strings of out borrow rd's
  * memory. Returns 0, CLEW_ETRUNC, or CLEW_ECORRUPT (level > 7, bad input
  * value, oversized string); rd is not advanced on error. */

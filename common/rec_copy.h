@@ -5,6 +5,9 @@
 #ifndef CLEW_REC_COPY_H
 #define CLEW_REC_COPY_H
 
+#include <stdint.h>
+#include <string.h>
+
 #include "clew/record.h"
 #include "common/arena.h"
 
@@ -17,6 +20,31 @@ void clew_rec_strings(struct clew_record *r, struct clew_str *out[CLEW_REC_NSTRI
  * memory). dst may be src. Returns 0 or -ENOMEM (then dst's strings are
  * partly copied and must not be used). */
 int clew_rec_copy(struct clew_record *dst, const struct clew_record *src, struct clew_arena *a);
+
+/* memcpy(dst, src, n) for the short strings records are made of (labels,
+ * ids: a few to 32 bytes): fixed-size moves instead of a library call,
+ * which dominates copies this short. dst and src must not overlap. */
+static inline void clew_rec_memcpy(void *dst, const void *src, size_t n)
+{
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    if (n > 32) {
+        memcpy(d, s, n);
+    } else if (n >= 16) {
+        memcpy(d, s, 16); /* two overlapping halves cover 16..32 bytes */
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n > 0) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
 
 /* The id a record links its trace to: the string value of "link_id" in
  * its fields (as the correlation stage, or an input's `_link_id`, puts it

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * WAL FILE FORMAT, version 1 (also docs/FORMAT_WAL.md)
+ * WAL FILE FORMAT, version 1 (also docs/FORMAT.md)
  *
  * A WAL file is DATA/wal/<gen as 16 lowercase hex digits>.wal. It holds a
  * 32-byte file header followed by zero or more frames. All integers are
@@ -26,9 +26,11 @@
  *       16    8  seq: the frame's sequence number
  *       24    8  checksum: XXH3_64bits_withSeed(payload, clen,
  *                                               XXH3_64bits(bytes 0..23))
- *       32 clen  payload: one LZ4 block (LZ4_compress_fast, acceleration
- *                CLEW_WALF_LZ4_ACCEL) that decompresses to exactly rlen
- *                bytes
+ *       32 clen  payload: one LZ4 block that decompresses to exactly
+ *                rlen bytes: either LZ4_compress_fast's output (at the
+ *                writer's acceleration) or a single literal run ("stored":
+ *                token, 255-run length bytes, the raw bytes; see
+ *                literal_head), which readers decode alike
  *
  * The raw payload is count rec_codec encodings (common/rec_codec.h) back to
  * back, with nothing before, between or after them. The checksum covers the
@@ -109,8 +111,19 @@ static uint64_t frame_sum(const uint8_t *hdr, const uint8_t *payload, size_t cle
     return XXH3_64bits_withSeed(payload, clen, XXH3_64bits(hdr, FRAME_SUM_OFF));
 }
 
-int clew_walf_encode(struct clew_buf *out, const void *raw, size_t raw_len, uint32_t count,
-                     uint64_t seq)
+static void put_frame_header(uint8_t *h, size_t clen, size_t rlen, uint32_t count, uint64_t seq)
+{
+    clew_store_u32(h, FRAME_MAGIC);
+    clew_store_u32(h + 4, (uint32_t)clen);
+    clew_store_u32(h + 8, (uint32_t)rlen);
+    clew_store_u32(h + 12, count);
+    clew_store_u64(h + 16, seq);
+    clew_store_u64(h + FRAME_SUM_OFF, frame_sum(h, h + CLEW_WALF_FRAME_HEADER_LEN, clen));
+}
+
+/* Appends a frame whose payload is raw compressed at acceleration accel. */
+static int encode_lz4(struct clew_buf *out, const void *raw, size_t raw_len, uint32_t count,
+                      uint64_t seq, int accel)
 {
     if (raw_len > CLEW_WALF_MAX_RAW) {
         return CLEW_ETOOBIG;
@@ -122,17 +135,97 @@ int clew_walf_encode(struct clew_buf *out, const void *raw, size_t raw_len, uint
     }
     uint8_t *h = out->data + out->len;
     uint8_t *payload = h + CLEW_WALF_FRAME_HEADER_LEN;
-    int clen = LZ4_compress_fast(raw, (char *)payload, (int)raw_len, bound, CLEW_WALF_LZ4_ACCEL);
+    int clen = LZ4_compress_fast(raw, (char *)payload, (int)raw_len, bound, accel);
     if (clen <= 0) {
         return CLEW_ECORRUPT; /* cannot happen with a bound-sized destination */
     }
-    clew_store_u32(h, FRAME_MAGIC);
-    clew_store_u32(h + 4, (uint32_t)clen);
-    clew_store_u32(h + 8, (uint32_t)raw_len);
-    clew_store_u32(h + 12, count);
-    clew_store_u64(h + 16, seq);
-    clew_store_u64(h + FRAME_SUM_OFF, frame_sum(h, payload, (size_t)clen));
+    put_frame_header(h, (size_t)clen, raw_len, count, seq);
     out->len += CLEW_WALF_FRAME_HEADER_LEN + (size_t)clen;
+    return 0;
+}
+
+int clew_walf_encode(struct clew_buf *out, const void *raw, size_t raw_len, uint32_t count,
+                     uint64_t seq)
+{
+    return encode_lz4(out, raw, raw_len, count, seq, CLEW_WALF_LZ4_ACCEL);
+}
+
+/* Bytes of the token and length bytes of an LZ4 literal run of n bytes. */
+static size_t literal_head_len(size_t n)
+{
+    return 1 + (n >= 15 ? (n - 15) / 255 + 1 : 0);
+}
+
+/* Writes the token and length bytes of one literal run of n bytes, the
+ * whole of an LZ4 block (LZ4 block format: the high nibble of the token
+ * counts literals, 15 meaning that bytes follow, each 255 adding to it,
+ * the first byte under 255 ending the count). Returns the end. */
+static uint8_t *literal_head(uint8_t *p, size_t n)
+{
+    if (n < 15) {
+        *p++ = (uint8_t)(n << 4);
+        return p;
+    }
+    *p++ = 0xF0;
+    size_t rest = n - 15;
+    memset(p, 255, rest / 255);
+    p += rest / 255;
+    *p++ = (uint8_t)(rest % 255);
+    return p;
+}
+
+/* Sums the encoded sizes of recs[0..n); CLEW_ETOOBIG past the limits. */
+static int records_size(const struct clew_record *recs, size_t n, size_t *out)
+{
+    if (n > UINT32_MAX) {
+        return CLEW_ETOOBIG;
+    }
+    size_t raw = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = clew_rec_checked_size(&recs[i]);
+        if (k == 0) {
+            return CLEW_ETOOBIG;
+        }
+        raw += k;
+        if (raw > CLEW_WALF_MAX_RAW) {
+            return CLEW_ETOOBIG;
+        }
+    }
+    *out = raw;
+    return 0;
+}
+
+int clew_walf_encode_records(struct clew_buf *out, struct clew_buf *scratch,
+                             const struct clew_record *recs, size_t n, uint64_t seq, int lz4_accel)
+{
+    size_t raw;
+    int rc = records_size(recs, n, &raw);
+    if (rc < 0) {
+        return rc;
+    }
+    if (lz4_accel > 0) {
+        clew_buf_reset(scratch);
+        if ((rc = clew_buf_reserve(scratch, raw)) < 0) {
+            return rc;
+        }
+        uint8_t *p = scratch->data;
+        for (size_t i = 0; i < n; i++) {
+            p = clew_rec_encode_to(p, &recs[i]);
+        }
+        scratch->len = raw;
+        return encode_lz4(out, scratch->data, raw, (uint32_t)n, seq, lz4_accel);
+    }
+    size_t clen = literal_head_len(raw) + raw;
+    if ((rc = clew_buf_reserve(out, CLEW_WALF_FRAME_HEADER_LEN + clen)) < 0) {
+        return rc;
+    }
+    uint8_t *h = out->data + out->len;
+    uint8_t *p = literal_head(h + CLEW_WALF_FRAME_HEADER_LEN, raw);
+    for (size_t i = 0; i < n; i++) {
+        p = clew_rec_encode_to(p, &recs[i]);
+    }
+    put_frame_header(h, clen, raw, (uint32_t)n, seq);
+    out->len += CLEW_WALF_FRAME_HEADER_LEN + clen;
     return 0;
 }
 

@@ -28,6 +28,10 @@
 
 #define MAXREC 64
 
+/* How write_gen's WAL encodes its frames: the stored variants of the tests
+ * below set 0 (uncompressed, literal-only LZ4 blocks). */
+static int g_lz4_accel = CLEW_WALF_LZ4_ACCEL;
+
 /* A batch of log-like records with their own string storage. */
 struct batch {
     size_t n;
@@ -189,6 +193,7 @@ static void write_gen(const struct env *e, uint64_t gen, uint64_t next_seq, cons
     struct clew_wal *w;
     char err[CLEW_ERR_LEN] = "";
     assert_int_equal(clew_wal_open(e->wdir, gen, next_seq, &w, err), 0);
+    clew_wal_set_lz4(w, g_lz4_accel);
     char path[512];
     wal_file(e, gen, path);
     struct batch *b = malloc(sizeof(*b));
@@ -235,8 +240,43 @@ static void test_append_replay(void **state)
     assert_true(st.cut_bytes == 0);
     assert_int_equal(st.tail_rc, 0);
     assert_string_equal(err, "");
+    /* Log lines compress; stored frames hold the records and a little more. */
+    size_t frames_bytes = (size_t)st.good_bytes - CLEW_WALF_FILE_HEADER_LEN;
+    size_t overhead = nb * CLEW_WALF_FRAME_HEADER_LEN;
+    if (g_lz4_accel > 0) {
+        assert_true(frames_bytes < overhead + want.len * 3 / 4);
+    } else {
+        assert_true(frames_bytes > overhead + want.len);
+        assert_true(frames_bytes <= overhead + want.len + nb * 2 + want.len / 255);
+    }
     clew_buf_close(&g.enc);
     clew_buf_close(&want);
+}
+
+/* The same with frames stored uncompressed: replay, torn tails and bit
+ * flips behave alike. */
+static void test_append_replay_stored(void **state)
+{
+    g_lz4_accel = 0;
+    test_append_replay(state);
+    g_lz4_accel = CLEW_WALF_LZ4_ACCEL;
+}
+
+static void test_torn_tail(void **state);
+static void test_bit_flips(void **state);
+
+static void test_torn_tail_stored(void **state)
+{
+    g_lz4_accel = 0;
+    test_torn_tail(state);
+    g_lz4_accel = CLEW_WALF_LZ4_ACCEL;
+}
+
+static void test_bit_flips_stored(void **state)
+{
+    g_lz4_accel = 0;
+    test_bit_flips(state);
+    g_lz4_accel = CLEW_WALF_LZ4_ACCEL;
 }
 
 /* Frames bigger than the replay's read chunk, and frames straddling it. */
@@ -255,6 +295,7 @@ static void test_big_frames(void **state)
     struct clew_wal *w;
     char err[CLEW_ERR_LEN], path[512];
     assert_int_equal(clew_wal_open(e->wdir, 1, 1, &w, err), 0);
+    clew_wal_set_lz4(w, g_lz4_accel);
     struct batch *b = malloc(sizeof(*b));
     struct clew_buf want;
     clew_buf_init(&want);
@@ -287,6 +328,13 @@ static void test_big_frames(void **state)
     clew_buf_close(&want);
     free(b);
     free(msg);
+}
+
+static void test_big_frames_stored(void **state)
+{
+    g_lz4_accel = 0;
+    test_big_frames(state);
+    g_lz4_accel = CLEW_WALF_LZ4_ACCEL;
 }
 
 static void test_seq_and_sync(void **state)
@@ -813,7 +861,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_append_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_replay_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bit_flips_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_frames_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seq_and_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),

@@ -267,6 +267,145 @@ static void test_encode_limits_and_oom(void **state)
     clew_buf_close(&back);
 }
 
+/* A frame of clew_walf_encode_records with lz4_accel 0 is the records'
+ * encodings behind one LZ4 literal-run header, and LZ4 itself reads it.
+ * Message lengths 0..700 put rlen on both sides of the 15 + 255k steps
+ * where the run length takes one more byte. */
+static void test_stored_frames(void **state)
+{
+    (void)state;
+    struct clew_buf out, scratch, raw, back;
+    clew_buf_init(&out);
+    clew_buf_init(&scratch);
+    clew_buf_init(&raw);
+    clew_buf_init(&back);
+    char msg[700];
+    for (size_t i = 0; i < sizeof(msg); i++) {
+        msg[i] = (char)('a' + i % 26);
+    }
+    for (size_t len = 0; len <= sizeof(msg); len++) {
+        struct clew_record r[2];
+        memset(r, 0, sizeof(r));
+        r[0].ts = (int64_t)len;
+        r[0].message = (struct clew_str){ msg, len };
+        r[1].labels[CLEW_LABEL_HOST] = CLEW_STR_LIT("web-01");
+        uint32_t n = len % 2 ? 2 : 1;
+        clew_buf_reset(&raw);
+        for (uint32_t k = 0; k < n; k++) {
+            assert_int_equal(clew_rec_encode(&raw, &r[k]), 0);
+        }
+        clew_buf_reset(&out);
+        assert_int_equal(clew_walf_encode_records(&out, &scratch, r, n, 9 + len, 0), 0);
+        size_t head = 1 + (raw.len >= 15 ? (raw.len - 15) / 255 + 1 : 0);
+        assert_int_equal(out.len, CLEW_WALF_FRAME_HEADER_LEN + head + raw.len);
+        assert_int_equal(clew_load_u32(out.data + 4), head + raw.len);
+        assert_int_equal(clew_load_u32(out.data + 8), raw.len);
+        assert_true(clew_load_u64(out.data + 24) == frame_sum(out.data));
+        assert_memory_equal(out.data + CLEW_WALF_FRAME_HEADER_LEN + head, raw.data, raw.len);
+        char *plain = malloc(raw.len);
+        int got = LZ4_decompress_safe((const char *)out.data + CLEW_WALF_FRAME_HEADER_LEN, plain,
+                                      (int)(head + raw.len), (int)raw.len);
+        assert_int_equal(got, raw.len);
+        assert_memory_equal(plain, raw.data, raw.len);
+        free(plain);
+        struct clew_walf_frame f;
+        assert_int_equal(clew_walf_decode(out.data, out.len, &back, &f), 0);
+        assert_true(f.count == n && f.seq == 9 + len && f.frame_len == out.len);
+        assert_memory_equal(back.data, raw.data, raw.len);
+    }
+    /* No records: the block is the lone token 00. */
+    clew_buf_reset(&out);
+    assert_int_equal(clew_walf_encode_records(&out, &scratch, NULL, 0, 3, 0), 0);
+    assert_int_equal(out.len, CLEW_WALF_FRAME_HEADER_LEN + 1);
+    assert_int_equal(out.data[CLEW_WALF_FRAME_HEADER_LEN], 0);
+    struct clew_walf_frame f;
+    assert_int_equal(clew_walf_decode(out.data, out.len, &back, &f), 0);
+    assert_true(f.count == 0 && f.seq == 3 && back.len == 0);
+    clew_buf_close(&out);
+    clew_buf_close(&scratch);
+    clew_buf_close(&raw);
+    clew_buf_close(&back);
+}
+
+/* With lz4_accel > 0, encode_records gives the bytes of clew_walf_encode
+ * (at the same acceleration) over the records' encodings. */
+static void test_encode_records_lz4(void **state)
+{
+    (void)state;
+    struct clew_buf a, b, scratch, raw;
+    clew_buf_init(&a);
+    clew_buf_init(&b);
+    clew_buf_init(&scratch);
+    clew_buf_init(&raw);
+    struct clew_record r[30];
+    char msg[30][64];
+    memset(r, 0, sizeof(r));
+    for (int i = 0; i < 30; i++) {
+        int m = snprintf(msg[i], sizeof(msg[i]), "GET /v1/items/%d 200 %d ms", i * 7919, i % 97);
+        r[i].ts = 1795897778710192000LL + i;
+        r[i].labels[CLEW_LABEL_SERVICE] = CLEW_STR_LIT("api");
+        r[i].message = (struct clew_str){ msg[i], (size_t)m };
+        assert_int_equal(clew_rec_encode(&raw, &r[i]), 0);
+    }
+    assert_int_equal(clew_buf_append(&a, "x", 1), 0); /* what out held is kept */
+    assert_int_equal(clew_walf_encode_records(&a, &scratch, r, 30, 5, CLEW_WALF_LZ4_ACCEL), 0);
+    assert_int_equal(clew_buf_append(&b, "x", 1), 0);
+    assert_int_equal(clew_walf_encode(&b, raw.data, raw.len, 30, 5), 0);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    assert_true(a.len - 1 < CLEW_WALF_FRAME_HEADER_LEN + raw.len); /* it compressed */
+    clew_buf_close(&a);
+    clew_buf_close(&b);
+    clew_buf_close(&scratch);
+    clew_buf_close(&raw);
+}
+
+/* Limits and allocation failures of encode_records leave out as it was. */
+static void test_encode_records_errors(void **state)
+{
+    (void)state;
+    struct clew_buf out, scratch;
+    clew_buf_init(&out);
+    clew_buf_init(&scratch);
+    assert_int_equal(clew_buf_append(&out, "keep", 4), 0);
+    struct clew_record r[3];
+    memset(r, 0, sizeof(r));
+    r[1].fields = (struct clew_str){ "", (size_t)CLEW_REC_MAX_FIELD + 1 }; /* never read */
+    for (int accel = 0; accel <= 1; accel++) {
+        assert_int_equal(clew_walf_encode_records(&out, &scratch, r, 3, 1, accel), CLEW_ETOOBIG);
+        assert_int_equal(out.len, 4);
+    }
+    /* Two strings at the field limit: more than a frame may hold. */
+    r[1].fields = (struct clew_str){ "", (size_t)CLEW_REC_MAX_FIELD };
+    r[2].fields = (struct clew_str){ "", (size_t)CLEW_REC_MAX_FIELD };
+    assert_int_equal(clew_walf_encode_records(&out, &scratch, r, 3, 1, 0), CLEW_ETOOBIG);
+    assert_int_equal(out.len, 4);
+    static char big[8192]; /* more than out's room: the encoder must allocate */
+    memset(big, 'm', sizeof(big));
+    r[1].message = (struct clew_str){ big, sizeof(big) };
+    r[1].fields = (struct clew_str){ 0 };
+    r[2].fields = (struct clew_str){ 0 };
+    assert_true(out.cap < sizeof(big));
+    for (int accel = 0; accel <= 1; accel++) {
+        clew_buf_close(&scratch);
+        clew_alloc_fail_after(0);
+        int rc = clew_walf_encode_records(&out, &scratch, r, 3, 1, accel);
+        clew_alloc_fail_after(-1);
+        assert_int_equal(rc, -ENOMEM);
+        assert_int_equal(out.len, 4);
+        assert_memory_equal(out.data, "keep", 4);
+    }
+    assert_int_equal(clew_walf_encode_records(&out, &scratch, r, 3, 2, 0), 0);
+    struct clew_buf back;
+    clew_buf_init(&back);
+    struct clew_walf_frame f;
+    assert_int_equal(clew_walf_decode(out.data + 4, out.len - 4, &back, &f), 0);
+    assert_true(f.count == 3 && f.seq == 2);
+    clew_buf_close(&back);
+    clew_buf_close(&out);
+    clew_buf_close(&scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +415,9 @@ int main(void)
         cmocka_unit_test(test_frame_corruption),
         cmocka_unit_test(test_frame_bad_structure),
         cmocka_unit_test(test_encode_limits_and_oom),
+        cmocka_unit_test(test_stored_frames),
+        cmocka_unit_test(test_encode_records_lz4),
+        cmocka_unit_test(test_encode_records_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
