@@ -36,6 +36,8 @@ static const struct opt opts[] = {
     O("log-file", OPT_STR, "", log_file, "clewd's own log file (default stderr)"),
     O("log-level", OPT_STR, "info", log_level, "error, warn, info or debug"),
     O("fsync", OPT_STR, "interval", fsync, "WAL fsync policy: always, interval or never"),
+    O("wal-compress", OPT_STR, "off", wal_compress,
+      "WAL frames: off (stored, least CPU) or lz4 (about 1/3 the WAL bytes)"),
     O("http-token", OPT_STR, "", http_token, "Bearer token; required to bind HTTP off loopback"),
     O("correlate", OPT_STR, "on", correlate, "on or off: find, inherit and link request ids"),
     O("inject-ids", OPT_STR, "on", inject_ids, "on or off: give records without an id a new one"),

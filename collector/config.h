@@ -24,13 +24,14 @@ struct clew_config {
     char *log_file;     /* clewd's own log; stderr when empty          */
     char *log_level;    /* error, warn, info, debug                    */
     char *fsync;        /* always, interval, never                     */
+    char *wal_compress; /* off, lz4                                    */
     char *http_token;   /* Bearer token required off loopback          */
     char *correlate;    /* on/off: the correlation stage               */
     char *inject_ids;   /* on/off: fresh ids for records without one   */
     char *id_pattern;   /* a user PCRE2 pattern with (?<id>...)        */
     int64_t continuation_window;
     int64_t fsync_interval;
-    int64_t retention;  /* 0 keeps everything                          */
+    int64_t retention; /* 0 keeps everything                          */
     int64_t seal_age;
     size_t seal_size;
     size_t max_message;

@@ -22,6 +22,7 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "common/wal_format.h"
 
 struct clew_server {
     const struct clew_config *cfg;
@@ -272,6 +273,11 @@ static int store_config(const struct clew_config *cfg, struct clew_store_config 
         return CLEW_EBADARG;
     }
     sc->fsync_interval_ns = cfg->fsync_interval > 0 ? cfg->fsync_interval : 1000000;
+    if (strcmp(cfg->wal_compress, "off") != 0 && strcmp(cfg->wal_compress, "lz4") != 0) {
+        snprintf(err, CLEW_ERR_LEN, "--wal-compress: want off or lz4, not '%s'", cfg->wal_compress);
+        return CLEW_EBADARG;
+    }
+    sc->wal_lz4_accel = cfg->wal_compress[0] == 'l' ? CLEW_WALF_LZ4_ACCEL : 0;
     sc->seal_bytes = cfg->seal_size;
     sc->seal_age_ns = cfg->seal_age;
     sc->retention_ns = cfg->retention;
