@@ -8,34 +8,43 @@
  * `clew grep --trace` command) vs a full scan of the same data.
  *
  * usage: storage [--records N[,N...]] [--seed S] [--dir TMP] [--loghub DIR]
- *                [--clew PATH] [--ref-max N] [--columns]
+ *                [--clew PATH] [--ref-max N] [--columns] [--codec N]
  * --columns adds the stored and raw bytes per record of each column (and
  * of the footers and index) summed over the segments.
+ * --codec N instead times the segment codec alone on the records held in
+ * memory: sealing them as one segment (clew_seg_write, best of N runs, CPU
+ * time) and reading every block back with the columns of a `clew grep -c`
+ * (time and message) and with all columns; it prints records per CPU
+ * second, ns per record and the stored bytes per record.
  * References (zstd -3/-19 of the raw text) are computed for sizes up to
  * --ref-max records (default 2000000: zstd -19 of 10M records takes ~30
  * minutes here); above that the ratio is taken from the largest measured
  * size. Not a test: it prints figures. */
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench/lib/corpus_gen.h"
-#include "collector/store.h"
 #include "bench/lib/raw_line.h"
+#include "collector/seg_writer.h"
+#include "collector/store.h"
 #include "common/alloc.h"
-#include "common/rec_copy.h"
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/datadir.h"
 #include "common/json_out.h"
 #include "common/rec_codec.h"
+#include "common/rec_copy.h"
 #include "common/timeutil.h"
 #include "query/reader.h"
 #include "query/seg_reader.h"
@@ -53,6 +62,7 @@ struct opts {
     const char *clew;
     uint64_t ref_max;
     int columns; /* print stored bytes per column */
+    int codec;   /* runs of the codec-only timing (0: the store benchmark) */
 };
 
 static double cpu_seconds(void)
@@ -73,8 +83,6 @@ static int cmp_double(const void *a, const void *b)
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
-
-
 
 static uint64_t dir_bytes(const char *cmd_dir)
 {
@@ -377,12 +385,143 @@ static void run_size(const struct opts *o, uint64_t n, double *ref19_per_rec)
     clew_free(w.ids);
 }
 
+/* ---- --codec: the segment codec alone ---- */
+
+/* Points r's labels at the first record's copy of the same tuple, as the
+ * memtable does (the writer then sees equal pointers). tab has cap slots
+ * (a power of two) of record pointers. */
+static void share_labels(struct clew_record *r, const struct clew_record **tab, size_t cap)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int l = 0; l < CLEW_LABEL_COUNT; l++) {
+        for (size_t i = 0; i < r->labels[l].len; i++) {
+            h = (h ^ (uint8_t)r->labels[l].ptr[i]) * 1099511628211ull;
+        }
+        h = (h ^ 0xff) * 1099511628211ull;
+    }
+    for (size_t k = h & (cap - 1);; k = (k + 1) & (cap - 1)) {
+        const struct clew_record *q = tab[k];
+        if (q == NULL) {
+            tab[k] = r;
+            return;
+        }
+        int eq = 1;
+        for (int l = 0; l < CLEW_LABEL_COUNT && eq; l++) {
+            eq = q->labels[l].len == r->labels[l].len &&
+                 memcmp(q->labels[l].ptr, r->labels[l].ptr, r->labels[l].len) == 0;
+        }
+        if (eq) {
+            memcpy(r->labels, q->labels, sizeof(r->labels));
+            return;
+        }
+    }
+}
+
+/* Generates n records into recs (strings in arena). */
+static size_t gen_records(const struct opts *o, uint64_t n, struct clew_record *recs,
+                          struct clew_arena *arena, uint64_t *raw)
+{
+    struct clew_gen_opts go;
+    clew_gen_opts_default(&go);
+    go.seed = o->seed;
+    go.records = n;
+    go.resolved_ids = 1;
+    go.loghub_dir = o->loghub;
+    struct clew_gen *g;
+    char err[CLEW_ERR_LEN];
+    if (clew_gen_new(&go, &g, err) < 0) {
+        fprintf(stderr, "storage: generator: %s\n", err);
+        return 0;
+    }
+    size_t m = 0, cap = 1u << 16;
+    const struct clew_record **tab = clew_xcalloc(cap, sizeof(*tab));
+    *raw = 0;
+    while (m < n && clew_gen_next(g, &recs[m]) == 1) {
+        clew_rec_copy(&recs[m], &recs[m], arena);
+        share_labels(&recs[m], tab, cap);
+        *raw += clew_rec_raw_size(&recs[m]);
+        m++;
+    }
+    clew_free(tab);
+    clew_gen_free(g);
+    return m;
+}
+
+/* Reads every block of the segment at path with cols; CPU seconds, and the
+ * message bytes seen in *bytes. */
+static double codec_read(const char *path, unsigned cols, uint64_t *bytes)
+{
+    char err[CLEW_ERR_LEN];
+    struct clew_seg *seg;
+    double c0 = cpu_seconds();
+    if (clew_seg_open(path, &seg, err) < 0) {
+        fprintf(stderr, "storage: %s\n", err);
+        return 0;
+    }
+    *bytes = 0;
+    for (size_t i = 0; i < clew_seg_nblocks(seg); i++) {
+        struct clew_seg_block *b;
+        if (clew_seg_block_read(seg, i, cols, &b, err) < 0) {
+            fprintf(stderr, "storage: %s\n", err);
+            break;
+        }
+        const uint32_t *off;
+        if (clew_seg_block_messages(b, &off) != NULL) {
+            *bytes += off[clew_seg_block_count(b)];
+        }
+        clew_seg_block_free(b);
+    }
+    clew_seg_free(seg);
+    return cpu_seconds() - c0;
+}
+
+static void codec_size(const struct opts *o, uint64_t n)
+{
+    struct clew_record *recs = clew_xmalloc(n * sizeof(*recs));
+    struct clew_arena arena;
+    clew_arena_init(&arena, 64u << 20);
+    uint64_t raw;
+    size_t m = gen_records(o, n, recs, &arena, &raw);
+    char path[4096], err[CLEW_ERR_LEN];
+    snprintf(path, sizeof(path), "%s/clew-bench-codec-%" PRIu64 ".seg", o->dir, n);
+    double best[3] = { 0, 0, 0 };
+    uint64_t bytes[3] = { 0, 0, 0 };
+    struct clew_seg_info info = { 0 };
+    const unsigned cols[3] = { 0, CLEW_COL_TS | CLEW_COL_MESSAGE, CLEW_COL_ALL };
+    for (int r = 0; r < o->codec && m > 0; r++) {
+        for (int k = 0; k < 3; k++) {
+            double c0 = cpu_seconds();
+            if (k == 0 && clew_seg_write(path, 1, recs, m, NULL, &info, err) < 0) {
+                fprintf(stderr, "storage: %s\n", err);
+                r = o->codec;
+                break;
+            }
+            double c = k == 0 ? cpu_seconds() - c0 : codec_read(path, cols[k], &bytes[k]);
+            best[k] = r == 0 || c < best[k] ? c : best[k];
+        }
+    }
+    double rec = (double)m;
+    static const char *const what[3] = { "seal", "read ts+msg", "read all" };
+    printf("codec, %zu records (%.1f raw B/record), best of %d; %.2f B/record stored\n", m,
+           raw / rec, o->codec, info.file_bytes / rec);
+    for (int k = 0; k < 3; k++) {
+        printf("  %-12s %10.0f records/CPU s %8.1f ns/record\n", what[k], rec / best[k],
+               best[k] * 1e9 / rec);
+    }
+    fflush(stdout);
+    unlink(path);
+    clew_arena_close(&arena);
+    clew_free(recs);
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = { { 1000000, 10000000 }, 2,       42, "/tmp", "../shared/corpus/loghub",
-                      "./build/clew",        2000000, 0 };
+                      "./build/clew",        2000000, 0,  0 };
     for (int i = 1; i < argc; i += 2) {
-        if (strcmp(argv[i], "--columns") == 0) {
+        if (strcmp(argv[i], "--codec") == 0 && i + 1 < argc) {
+            o.codec = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--columns") == 0) {
             o.columns = 1;
             i--;
         } else if (i + 1 >= argc) {
@@ -408,12 +547,16 @@ int main(int argc, char **argv)
             o.ref_max = strtoull(argv[i + 1], NULL, 10);
         } else {
             fprintf(stderr, "usage: storage [--records N[,N]] [--seed S] [--dir TMP] "
-                            "[--loghub DIR] [--clew PATH] [--ref-max N] [--columns]\n");
+                            "[--loghub DIR] [--clew PATH] [--ref-max N] [--columns] [--codec N]\n");
             return 2;
         }
     }
     double ref19 = 0;
     for (int i = 0; i < o.nsizes; i++) {
+        if (o.codec > 0) {
+            codec_size(&o, o.sizes[i]);
+            continue;
+        }
         run_size(&o, o.sizes[i], &ref19);
     }
     return 0;

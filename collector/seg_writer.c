@@ -23,6 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #define XXH_INLINE_ALL /* short keys (labels, ids): inlined XXH3 is several times faster */
 #include <xxhash.h>
 #include <zstd_errors.h>
@@ -684,14 +687,76 @@ static uint32_t trip_find_add(struct wr *w, size_t j, int *fresh)
     return t->n - 1;
 }
 
+/* Whether fields f[0..n) may hold "link_id": the pair "k_" is rare in
+ * fields, so a 16-byte scan for it spares clew_rec_link_id's walk over
+ * every quote of nearly every record. */
+static int may_link(const char *f, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i k = _mm_set1_epi8('k'), u = _mm_set1_epi8('_');
+    for (; i + 17 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(f + i));
+        __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(f + i + 1));
+        if (_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, k), _mm_cmpeq_epi8(y, u))) != 0) {
+            return 1;
+        }
+    }
+#endif
+    for (; i + 1 < n; i++) {
+        if (f[i] == 'k' && f[i + 1] == '_') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Adds the trace index key of hash h in the current block: the top hash
+ * bits | the block number. Keys are sorted and deduplicated at the end, so
+ * their order and repeats do not matter. */
+static inline void add_key(struct wr *w, uint64_t h)
+{
+    w->keys[w->nkeys++] = (h & ~TRACE_BLOCK_MASK) | (uint32_t)w->nblocks;
+}
+
+/* A record that links its trace to another id is found by that id too,
+ * under the link hash (rare: about one record a request). */
+static void link_key(struct wr *w, const struct clew_record *r)
+{
+    struct clew_str link;
+    if (r->fields.len > 0 && may_link(r->fields.ptr, r->fields.len) && clew_rec_link_id(r, &link)) {
+        add_key(w, clew_seg_link_hash(link.ptr, link.len));
+    }
+}
+
 /* Moves triple i to the front of the move-to-front list; returns its rank
  * before the move, or CLEW_SEG_IDS_MTF when it was not in the list. */
-static uint32_t mtf_use(struct trips *t, uint32_t i)
+/* Position of i in the move-to-front list, or t->nmtf when absent. The
+ * list is long and ranks are high: 8 entries at a time. */
+static uint32_t mtf_find(const struct trips *t, uint32_t i)
 {
     uint32_t k = 0;
+#if defined(__SSE2__)
+    const __m128i v = _mm_set1_epi32((int)i);
+    for (; k + 8 <= t->nmtf; k += 8) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(t->mtf + k));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(t->mtf + k + 4));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_packs_epi32(_mm_cmpeq_epi32(a, v), _mm_cmpeq_epi32(b, v)));
+        if (m != 0) {
+            return k + (unsigned)__builtin_ctz(m) / 2;
+        }
+    }
+#endif
     while (k < t->nmtf && t->mtf[k] != i) {
         k++;
     }
+    return k;
+}
+
+static uint32_t mtf_use(struct trips *t, uint32_t i)
+{
+    uint32_t k = mtf_find(t, i);
     uint32_t rank = k < t->nmtf ? k : CLEW_SEG_IDS_MTF;
     if (k == t->nmtf && t->nmtf < CLEW_SEG_IDS_MTF) {
         t->nmtf++;
@@ -735,6 +800,9 @@ static int col_ids(struct wr *w, size_t a, size_t b)
             continue;
         }
         *p++ = 2;
+        if (fresh && r->trace_id.len > 0) { /* the block's trace ids, while they are in cache */
+            add_key(w, clew_seg_trace_hash(r->trace_id.ptr, r->trace_id.len));
+        }
         const struct clew_str ids[3] = { r->trace_id, r->span_id, r->parent_span_id };
         for (int k = 0; k < 3; k++) {
             size_t n;
@@ -775,6 +843,7 @@ static int col_strings(struct wr *w, size_t a, size_t b)
             clew_seg_text_enc_add(&w->text[1], r->fields.ptr, r->fields.len, ids) < 0) {
             return -ENOMEM;
         }
+        link_key(w, r);
     }
     for (int k = 0; k < CLEW_SEG_TEXT_NSTREAMS; k++) {
         if (w->text[0].s[k].len > CLEW_SEG_MAX_COLUMN ||
@@ -852,30 +921,6 @@ static int put_label_sets(struct wr *w)
     return 0;
 }
 
-/* Trace keys of a block: top hash bits | block number, one per distinct run. */
-static void add_trace_keys(struct wr *w, size_t a, size_t b, uint32_t blk)
-{
-    struct clew_str last = { NULL, 0 };
-    for (size_t j = a; j < b; j++) {
-        struct clew_str s = w->recs[j].trace_id;
-        if (s.len == 0 || (last.len != 0 && str_eq(s, last))) {
-            continue;
-        }
-        last = s;
-        uint64_t h = clew_seg_trace_hash(s.ptr, s.len);
-        w->keys[w->nkeys++] = (h & ~TRACE_BLOCK_MASK) | blk;
-    }
-    /* Records that link their trace to another id are found by that id
-     * too, under the link hash (rare: about one record a request). */
-    for (size_t j = a; j < b; j++) {
-        struct clew_str link;
-        if (w->recs[j].fields.len > 0 && clew_rec_link_id(&w->recs[j], &link)) {
-            uint64_t h = clew_seg_link_hash(link.ptr, link.len);
-            w->keys[w->nkeys++] = (h & ~TRACE_BLOCK_MASK) | blk;
-        }
-    }
-}
-
 static int write_block(struct wr *w, size_t a, size_t b, uint64_t raw)
 {
     int64_t min_ts = w->recs[a].ts, max_ts = min_ts;
@@ -909,7 +954,6 @@ static int write_block(struct wr *w, size_t a, size_t b, uint64_t raw)
     if (put_label_sets(w) < 0) {
         return fail(w, -ENOMEM, "label sets");
     }
-    add_trace_keys(w, a, b, (uint32_t)w->nblocks);
     if (w->nblocks == 0 || min_ts < w->info.min_ts) {
         w->info.min_ts = min_ts;
     }

@@ -7,7 +7,15 @@
  * (pieces of at most 18 digits as varints in the ints stream); 0xFF and
  * 0x0A are escaped. What remains is the template, looked up in a hash table
  * of the column's templates: a string costs a template number and its
- * variables, and zstd then sees short, regular streams instead of text. */
+ * variables, and zstd then sees short, regular streams instead of text.
+ *
+ * Speed (both directions run once per string of every block): the encoder
+ * classifies the string 16 bytes at a time into bit masks (digits, hex
+ * letters, escapes) and finds every token boundary with a few word
+ * operations; short digit runs are parsed as one word. The decoder copies
+ * the templates once per column with slack, so literals are copied as two
+ * fixed 16-byte moves, and formats ints 8 digits at a time: data-dependent
+ * loop ends (literal and number lengths) are what mispredicted most. */
 #include "common/seg_text.h"
 
 #include <errno.h>
@@ -20,11 +28,18 @@
 
 #include "clew/error.h"
 #include "common/alloc.h"
+#include "common/rec_codec.h"
 
 #define ESC       0xFFu
 #define LF        0x0Au
 #define MIN_HEX   4u  /* shortest hex token                      */
 #define MAX_PIECE 18u /* most digits in one int (< 10^18 < 2^60) */
+#define LIT_SLACK 32u /* the encoder's template: room for a wide copy */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR_DIGITS 1 /* 8 digits at a time as one little-endian word */
+#else
+#define SWAR_DIGITS 0
+#endif
 
 /* Escape codes (the byte after ESC in a template). */
 enum { E_FF = 0, E_LF = 1, E_INT = 2, E_HEX = 3, E_ID = 4, E_LAST = 6 };
@@ -104,6 +119,7 @@ void clew_seg_text_enc_close(struct clew_seg_text_enc *e)
     clew_buf_close(&e->cur);
     clew_free(e->slots);
     clew_free(e->toff);
+    clew_free(e->bits);
     memset(e, 0, sizeof(*e));
 }
 
@@ -114,69 +130,24 @@ static inline void put_esc(uint8_t **t, unsigned code)
     *t += 2;
 }
 
-/* Appends the ints of the digit run p[0..n) (pieces of at most MAX_PIECE
- * digits) and their placeholders at *t. The caller reserved room: a piece
- * of k digits takes at most k + 1 bytes (its varint, its zeros byte). */
-static int put_ints(struct clew_seg_text_enc *e, const uint8_t *p, size_t n, uint8_t **t)
+/* Nibble of a lowercase hex digit ('0'-'9': low 4 bits; 'a'-'f': +9). */
+static inline uint8_t nibble(uint8_t c)
 {
-    struct clew_buf *b = &e->s[CLEW_SEG_TEXT_INTS];
-    while (n > 0) {
-        size_t k = n < MAX_PIECE ? n : MAX_PIECE, lz = 0;
-        while (lz + 1 < k && p[lz] == '0') {
-            lz++;
-        }
-        uint64_t v = 0;
-        for (size_t i = lz; i < k; i++) {
-            v = v * 10 + (uint64_t)(p[i] - '0');
-        }
-        b->len += put_varint(b->data + b->len, v << 1 | (lz > 0));
-        if (lz > 0) {
-            b->data[b->len++] = (uint8_t)lz;
-        }
-        put_esc(t, E_INT);
-        p += k;
-        n -= k;
-    }
-    return 0;
+    return (uint8_t)((c & 0xf) + 9 * (c >> 6));
 }
 
-static int put_hex(struct clew_seg_text_enc *e, const uint8_t *p, size_t n)
+static void put_hex(struct clew_seg_text_enc *e, const uint8_t *p, size_t n)
 {
     struct clew_buf *b = &e->s[CLEW_SEG_TEXT_HEX];
     uint8_t *q = b->data + b->len;
     q += put_varint(q, n);
     for (size_t i = 0; i + 1 < n; i += 2) {
-        *q++ = (uint8_t)(cls(p[i]) == C_DIGIT ? p[i] - '0' : p[i] - 'a' + 10) << 4 |
-               (uint8_t)(cls(p[i + 1]) == C_DIGIT ? p[i + 1] - '0' : p[i + 1] - 'a' + 10);
+        *q++ = (uint8_t)(nibble(p[i]) << 4 | nibble(p[i + 1]));
     }
     if (n & 1) {
-        *q++ = (uint8_t)(cls(p[n - 1]) == C_DIGIT ? p[n - 1] - '0' : p[n - 1] - 'a' + 10) << 4;
+        *q++ = (uint8_t)(nibble(p[n - 1]) << 4);
     }
     b->len = (size_t)(q - b->data);
-    return 0;
-}
-
-/* The first i in [from, n) where p[i] is a digit, ESC or LF; n if none. */
-static inline size_t next_stop(const uint8_t *p, size_t from, size_t n)
-{
-    size_t i = from;
-#if defined(__SSE2__)
-    const __m128i lo = _mm_set1_epi8('0' - 1), hi = _mm_set1_epi8('9' + 1);
-    const __m128i lf = _mm_set1_epi8(LF), esc = _mm_set1_epi8((char)ESC);
-    for (; i + 16 <= n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        __m128i m = _mm_and_si128(_mm_cmpgt_epi8(x, lo), _mm_cmplt_epi8(x, hi));
-        m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, lf), _mm_cmpeq_epi8(x, esc)));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits != 0) {
-            return i + (size_t)__builtin_ctz(bits);
-        }
-    }
-#endif
-    while (i < n && cls(p[i]) < C_DIGIT) {
-        i++;
-    }
-    return i;
 }
 
 /* The end of the run of [0-9a-f] from b (at most n); *letter is set when
@@ -207,6 +178,151 @@ static inline size_t hex_end(const uint8_t *p, size_t b, size_t n, unsigned *let
     return b;
 }
 
+/* ---- byte classes as bit masks ----
+ * The tokenizer works on three bit masks of the string (bit i: byte i is a
+ * digit; a hex letter a-f; ESC or LF), built 16 bytes at a time, so that
+ * finding the next stop, the start and end of a hex run or the end of a
+ * digit run is a few word operations instead of a loop over bytes. */
+
+enum { M_DIG = 0, M_LET = 1, M_SPC = 2, M_NKIND = 3 };
+
+/* The three 16-bit masks of p[0..16). */
+static inline void classify16(const uint8_t *p, unsigned m[M_NKIND])
+{
+#if defined(__SSE2__)
+    const __m128i d0 = _mm_set1_epi8('0' - 1), d1 = _mm_set1_epi8('9' + 1);
+    const __m128i a0 = _mm_set1_epi8('a' - 1), a1 = _mm_set1_epi8('f' + 1);
+    const __m128i lf = _mm_set1_epi8(LF), esc = _mm_set1_epi8((char)ESC);
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    m[M_DIG] =
+        (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(x, d0), _mm_cmplt_epi8(x, d1)));
+    m[M_LET] =
+        (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(x, a0), _mm_cmplt_epi8(x, a1)));
+    m[M_SPC] =
+        (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, lf), _mm_cmpeq_epi8(x, esc)));
+#else
+    m[M_DIG] = m[M_LET] = m[M_SPC] = 0;
+    for (unsigned i = 0; i < 16; i++) {
+        uint8_t c = cls(p[i]);
+        m[M_DIG] |= (unsigned)(c == C_DIGIT) << i;
+        m[M_LET] |= (unsigned)(c == C_HEXL) << i;
+        m[M_SPC] |= (unsigned)(c == C_SPECIAL) << i;
+    }
+#endif
+}
+
+/* ORs the k-bit masks m (bits 0..k) in at bit position at. */
+static inline void or_bits(uint64_t *const mk[M_NKIND], size_t at, const unsigned m[M_NKIND],
+                           unsigned k)
+{
+    size_t w = at >> 6;
+    unsigned sh = (unsigned)(at & 63);
+    for (int c = 0; c < M_NKIND; c++) {
+        uint64_t v = (uint64_t)m[c] & ((1ull << k) - 1);
+        mk[c][w] |= v << sh;
+        if (sh + k > 64) {
+            mk[c][w + 1] |= v >> (64 - sh);
+        }
+    }
+}
+
+/* Builds the masks of p[0..n) into e->bits (nw words per kind). */
+static int classify(struct clew_seg_text_enc *e, const uint8_t *p, size_t n, size_t nw)
+{
+    if (M_NKIND * nw > e->bcap) {
+        uint64_t *b = clew_realloc(e->bits, M_NKIND * nw * sizeof(*b));
+        if (b == NULL) {
+            return -ENOMEM;
+        }
+        e->bits = b;
+        e->bcap = M_NKIND * nw;
+    }
+    memset(e->bits, 0, M_NKIND * nw * sizeof(*e->bits));
+    uint64_t *const mk[M_NKIND] = { e->bits, e->bits + nw, e->bits + 2 * nw };
+    unsigned m[M_NKIND];
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        classify16(p + i, m);
+        or_bits(mk, i, m, 16);
+    }
+    if (i < n && n >= 16) { /* the tail: the last 16 bytes, the new ones only */
+        classify16(p + n - 16, m);
+        for (int c = 0; c < M_NKIND; c++) {
+            m[c] >>= 16 - (n - i);
+        }
+        or_bits(mk, i, m, (unsigned)(n - i));
+    } else if (i < n) {
+        uint8_t tmp[16] = { 0 };
+        memcpy(tmp, p, n);
+        classify16(tmp, m);
+        or_bits(mk, 0, m, (unsigned)n);
+    }
+    return 0;
+}
+
+/* The first i in [from, to) whose bit is set in a | b (b may be NULL); to
+ * if none. */
+static inline size_t next_set(const uint64_t *a, const uint64_t *b, size_t from, size_t to)
+{
+    if (from >= to) {
+        return to;
+    }
+    size_t w = from >> 6;
+    uint64_t x = (a[w] | (b ? b[w] : 0)) & (~0ull << (from & 63));
+    while (x == 0) {
+        if (++w << 6 >= to) {
+            return to;
+        }
+        x = a[w] | (b ? b[w] : 0);
+    }
+    size_t i = (w << 6) + (size_t)__builtin_ctzll(x);
+    return i < to ? i : to;
+}
+
+/* The first i in [from, to) whose bit is clear in both a and b (b may be
+ * NULL); to if none. */
+static inline size_t next_clear(const uint64_t *a, const uint64_t *b, size_t from, size_t to)
+{
+    if (from >= to) {
+        return to;
+    }
+    size_t w = from >> 6;
+    uint64_t x = ~(a[w] | (b ? b[w] : 0)) & (~0ull << (from & 63));
+    while (x == 0) {
+        if (++w << 6 >= to) {
+            return to;
+        }
+        x = ~(a[w] | (b ? b[w] : 0));
+    }
+    size_t i = (w << 6) + (size_t)__builtin_ctzll(x);
+    return i < to ? i : to;
+}
+
+/* The start of the run of set bits of m that ends at end (exclusive),
+ * going down no further than lo. */
+static inline size_t run_start(const uint64_t *m, size_t lo, size_t end)
+{
+    if (end <= lo) {
+        return end;
+    }
+    size_t w = (end - 1) >> 6;
+    uint64_t x = ~m[w] & (~0ull >> (63 - ((end - 1) & 63)));
+    while (x == 0) {
+        if ((w << 6) <= lo) {
+            return lo;
+        }
+        x = ~m[--w];
+    }
+    size_t i = (w << 6) + 63 - (size_t)__builtin_clzll(x) + 1;
+    return i > lo ? i : lo;
+}
+
+/* Whether a bit of m is set in [a, b). */
+static inline int any_set(const uint64_t *m, size_t a, size_t b)
+{
+    return next_set(m, NULL, a, b) < b;
+}
+
 /* Which of the hex ids hid[0..3) (empty when not hex) p[0..n) is, or -1. */
 static int which_id(const uint8_t *p, size_t n, const struct clew_str hid[3])
 {
@@ -218,50 +334,113 @@ static int which_id(const uint8_t *p, size_t n, const struct clew_str hid[3])
     return -1;
 }
 
-/* Tokenizes p[0..n) into the template at *t (room for 2n bytes) and the
- * variable streams. A hex run equal to one of the hex ids hid becomes that
- * id's placeholder. */
-static int tokenize(struct clew_seg_text_enc *e, const uint8_t *p, size_t n, uint8_t **t,
-                    const struct clew_str hid[3])
+/* A string being tokenized: its bytes, their masks, the record's hex ids
+ * and where the template goes. */
+struct tok {
+    struct clew_seg_text_enc *e;
+    const uint8_t *p;
+    size_t len;
+    const uint64_t *m[M_NKIND];
+    const struct clew_str *hid;
+    uint8_t *t;
+};
+
+/* Appends literal p[a..b) to the template (which has LIT_SLACK bytes of
+ * slack): most literals are short, one 32-byte copy. */
+static inline void put_lit(struct tok *k, size_t a, size_t b)
 {
-    size_t i = 0, lit = 0;
-    while ((i = next_stop(p, i, n)) < n) {
-        uint8_t c = cls(p[i]);
-        memcpy(*t, p + lit, i - lit);
-        *t += i - lit;
-        if (c == C_SPECIAL) {
-            put_esc(t, p[i] == ESC ? E_FF : E_LF);
+    if (b - a <= LIT_SLACK && a + LIT_SLACK <= k->len) {
+        memcpy(k->t, k->p + a, LIT_SLACK);
+    } else {
+        memcpy(k->t, k->p + a, b - a);
+    }
+    k->t += b - a;
+}
+
+/* Value and leading zeros (at most k - 1) of the k <= 8 digits at p, which
+ * has 8 readable bytes: the digits as one little-endian word, without a
+ * loop (their count and the zeros vary too much for branches). */
+static inline uint64_t digits8(const uint8_t *p, size_t k, size_t *lz)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    x &= 0x0F0F0F0F0F0F0F0Full;
+    x &= k == 8 ? ~0ull : (1ull << (8 * k)) - 1;
+    size_t z = x == 0 ? k : (size_t)__builtin_ctzll(x) / 8;
+    *lz = z < k ? z : k - 1;
+    x <<= 8 * (8 - k); /* leading zero digits in the low bytes */
+    x = (x * 2561) >> 8;
+    x = ((x & 0x00FF00FF00FF00FFull) * 6553601) >> 16;
+    return ((x & 0x0000FFFF0000FFFFull) * 42949672960001ull) >> 32;
+}
+
+/* Appends the ints of the digit run p[i..d) (pieces of at most MAX_PIECE
+ * digits) to the ints stream and their placeholders to the template. The
+ * caller reserved room: a piece of k digits takes at most k + 1 bytes (its
+ * varint, its zeros byte). */
+static void put_ints(struct tok *t, size_t i, size_t d)
+{
+    struct clew_buf *b = &t->e->s[CLEW_SEG_TEXT_INTS];
+    while (i < d) {
+        const uint8_t *p = t->p + i;
+        size_t k = d - i < MAX_PIECE ? d - i : MAX_PIECE, lz = 0;
+        uint64_t v = 0;
+        if (SWAR_DIGITS && k <= 8 && i + 8 <= t->len) {
+            v = digits8(p, k, &lz);
+        } else {
+            while (lz + 1 < k && p[lz] == '0') {
+                lz++;
+            }
+            for (size_t q = lz; q < k; q++) {
+                v = v * 10 + (uint64_t)(p[q] - '0');
+            }
+        }
+        b->len += put_varint(b->data + b->len, v << 1 | (lz > 0));
+        if (lz > 0) {
+            b->data[b->len++] = (uint8_t)lz;
+        }
+        put_esc(&t->t, E_INT);
+        i += k;
+    }
+}
+
+/* The token that starts at the digit p[i] (literal text from lit): a hex
+ * token or id (the hex letters before the digit belong to it), else a run
+ * of ints. Returns where the token ends. */
+static size_t put_token(struct tok *k, size_t lit, size_t i, size_t to)
+{
+    const uint64_t *dig = k->m[M_DIG], *let = k->m[M_LET];
+    size_t a = run_start(let, lit, i);
+    size_t b = next_clear(dig, let, i + 1, to);
+    int id = b - a >= CLEW_SEG_TEXT_MIN_ID ? which_id(k->p + a, b - a, k->hid) : -1;
+    if (id >= 0 || (b - a >= MIN_HEX && any_set(let, a, b))) {
+        put_lit(k, lit, a);
+        put_esc(&k->t, id >= 0 ? E_ID + (unsigned)id : E_HEX);
+        if (id < 0) {
+            put_hex(k->e, k->p + a, b - a);
+        }
+        return b;
+    }
+    size_t d = next_clear(dig, NULL, i + 1, to);
+    put_lit(k, lit, i);
+    put_ints(k, i, d);
+    return d;
+}
+
+/* Tokenizes p[from..to) into the template and the streams. */
+static void tokenize(struct tok *k, size_t from, size_t to)
+{
+    size_t i = from, lit = from;
+    while ((i = next_set(k->m[M_DIG], k->m[M_SPC], i, to)) < to) {
+        if (k->p[i] == ESC || k->p[i] == LF) {
+            put_lit(k, lit, i);
+            put_esc(&k->t, k->p[i] == ESC ? E_FF : E_LF);
             lit = ++i;
             continue;
         }
-        size_t a = i;
-        unsigned letter = 0;
-        while (a > lit && cls(p[a - 1]) == C_HEXL) {
-            a--;
-        }
-        size_t b = hex_end(p, i + 1, n, &letter);
-        int k = b - a >= CLEW_SEG_TEXT_MIN_ID ? which_id(p + a, b - a, hid) : -1;
-        if (k >= 0 || ((letter || a < i) && b - a >= MIN_HEX)) {
-            *t -= i - a; /* the letters before the digit belong to the token */
-            put_esc(t, k >= 0 ? E_ID + (unsigned)k : E_HEX);
-            if (k < 0 && put_hex(e, p + a, b - a) < 0) {
-                return -ENOMEM;
-            }
-            i = lit = b;
-            continue;
-        }
-        size_t d = i + 1;
-        while (d < n && cls(p[d]) == C_DIGIT) {
-            d++;
-        }
-        if (put_ints(e, p + i, d - i, t) < 0) {
-            return -ENOMEM;
-        }
-        i = lit = d;
+        i = lit = put_token(k, lit, i, to);
     }
-    memcpy(*t, p + lit, n - lit);
-    *t += n - lit;
-    return 0;
+    put_lit(k, lit, to);
 }
 
 /* Whether id is lowercase hex that the tokenizer finds by itself. */
@@ -369,47 +548,49 @@ static void split_ids(struct clew_seg_text_enc *e, const struct clew_str ids[3],
     }
 }
 
+/* Makes room for n more bytes in b; the common case inline. */
+static inline int room(struct clew_buf *b, size_t n)
+{
+    return n <= b->cap - b->len && b->data != NULL ? 0 : clew_buf_reserve(b, n);
+}
+
 int clew_seg_text_enc_add(struct clew_seg_text_enc *e, const char *s, size_t len,
                           const struct clew_str ids[3])
 {
     const uint8_t *p = len > 0 ? (const uint8_t *)s : (const uint8_t *)"";
-    if (clew_buf_reserve(&e->cur, 2 * len + 2) < 0) {
+    /* Worst cases: every byte a one-digit int (2 bytes in the template and
+     * in the ints), hex tokens <= len; slack for put_lit's wide copy. */
+    size_t nw = len / 64 + 1;
+    if (room(&e->cur, 2 * len + 2 + LIT_SLACK) < 0 ||
+        room(&e->s[CLEW_SEG_TEXT_INTS], 2 * len + 16) < 0 ||
+        room(&e->s[CLEW_SEG_TEXT_HEX], len + 16) < 0 || classify(e, p, len, nw) < 0) {
         return -ENOMEM;
     }
-    /* Worst cases: every byte a one-digit int (2 bytes), hex tokens <= n. */
-    if (clew_buf_reserve(&e->s[CLEW_SEG_TEXT_INTS], 2 * len + 16) < 0 ||
-        clew_buf_reserve(&e->s[CLEW_SEG_TEXT_HEX], len + 16) < 0) {
-        return -ENOMEM;
-    }
-    uint8_t *t = e->cur.data;
-    size_t next[3], pos = 0;
     struct clew_str hid[3], sid[3]; /* hex ids (found by tokenize), others */
     split_ids(e, ids, hid, sid);
-    for (int k = 0; k < 3; k++) {
-        next[k] = find_id(p, len, 0, sid[k]);
+    struct tok k = { e, p, len, { e->bits, e->bits + nw, e->bits + 2 * nw }, hid, e->cur.data };
+    size_t next[3], pos = 0;
+    for (int q = 0; q < 3; q++) {
+        next[q] = find_id(p, len, 0, sid[q]);
     }
     for (;;) {
-        int k = next[1] < next[0] ? 1 : 0;
-        k = next[2] < next[k] ? 2 : k;
-        if (next[k] == len) {
+        int q = next[1] < next[0] ? 1 : 0;
+        q = next[2] < next[q] ? 2 : q;
+        if (next[q] == len) {
             break;
         }
-        if (tokenize(e, p + pos, next[k] - pos, &t, hid) < 0) {
-            return -ENOMEM;
-        }
-        put_esc(&t, E_ID + (unsigned)k);
-        pos = next[k] + ids[k].len;
+        tokenize(&k, pos, next[q]);
+        put_esc(&k.t, E_ID + (unsigned)q);
+        pos = next[q] + ids[q].len;
         for (int j = 0; j < 3; j++) {
             next[j] = next[j] < pos ? find_id(p, len, pos, sid[j]) : next[j];
         }
     }
-    if (tokenize(e, p + pos, len - pos, &t, hid) < 0) {
-        return -ENOMEM;
-    }
-    e->cur.len = (size_t)(t - e->cur.data);
+    tokenize(&k, pos, len);
+    e->cur.len = (size_t)(k.t - e->cur.data);
     uint32_t id;
     struct clew_buf *tids = &e->s[CLEW_SEG_TEXT_TIDS];
-    if (tmpl_id(e, &id) < 0 || clew_buf_reserve(tids, 5) < 0) {
+    if (tmpl_id(e, &id) < 0 || room(tids, 5) < 0) {
         return -ENOMEM;
     }
     tids->len += put_varint(tids->data + tids->len, id);
@@ -418,17 +599,21 @@ int clew_seg_text_enc_add(struct clew_seg_text_enc *e, const char *s, size_t len
 
 /* ---- decoder ---- */
 
+/* The decoder copies literals 16 bytes at a time: its copy of the templates
+ * and every output reservation extend SLACK bytes past what is used. */
+#define SLACK        32u
+#define INT_MAX_TEXT 35u   /* an int's text: at most 17 zeros and 18 digits */
+#define OP_END       0xFFu /* the last op of a template: its trailing literal */
+
 void clew_seg_text_dec_close(struct clew_seg_text_dec *d)
 {
-    clew_free(d->toff);
-    clew_free(d->nvar);
+    clew_free(d->tmpl);
+    clew_free(d->tpl);
     clew_free(d->ops);
-    d->toff = NULL;
-    d->nvar = NULL;
+    d->tmpl = NULL;
+    d->tpl = NULL;
     d->ops = NULL;
 }
-
-#define OP_END 0xFFu /* the last op of a template: its trailing literal */
 
 static int push_op(struct clew_seg_text_dec *d, size_t *cap, uint64_t op)
 {
@@ -445,27 +630,31 @@ static int push_op(struct clew_seg_text_dec *d, size_t *cap, uint64_t op)
     return 0;
 }
 
-/* Checks template t[0..n), counts its int and hex placeholders, and turns
- * it into ops: (literal length << 8) | escape code, each literal followed
- * in the template by its two escape bytes, the last op OP_END. */
+/* Checks template t[0..n), counts its literal bytes and its int and hex
+ * placeholders into tp, and turns it into ops: (literal length << 8) |
+ * escape code, each literal followed in the template by its two escape
+ * bytes, the last op OP_END. */
 static int tmpl_ops(struct clew_seg_text_dec *d, size_t *cap, const uint8_t *t, size_t n,
-                    uint32_t nv[2])
+                    struct clew_seg_text_tmpl *tp)
 {
-    nv[0] = nv[1] = 0;
-    size_t cur = 0;
+    size_t cur = 0, lit = 0;
+    tp->op = (uint32_t)d->nops;
+    tp->nint = tp->nhex = 0;
     for (const uint8_t *q = memchr(t, ESC, n); q != NULL;) {
         size_t at = (size_t)(q - t);
         if (at + 1 >= n || q[1] > E_LAST) {
             return CLEW_ECORRUPT;
         }
-        nv[0] += q[1] == E_INT;
-        nv[1] += q[1] == E_HEX;
+        tp->nint += q[1] == E_INT;
+        tp->nhex += q[1] == E_HEX;
+        lit += at - cur + (q[1] <= E_LF); /* an escaped byte is literal text */
         if (push_op(d, cap, (uint64_t)(at - cur) << 8 | q[1]) < 0) {
             return -ENOMEM;
         }
         cur = at + 2;
         q = cur < n ? memchr(t + cur, ESC, n - cur) : NULL;
     }
+    tp->lit = (uint32_t)(lit + n - cur);
     return push_op(d, cap, (uint64_t)(n - cur) << 8 | OP_END);
 }
 
@@ -477,43 +666,54 @@ int clew_seg_text_dec_init(struct clew_seg_text_dec *d, const uint8_t *const s[4
         d->p[k] = s[k];
         d->end[k] = s[k] + len[k];
     }
-    const uint8_t *t = s[CLEW_SEG_TEXT_TMPL];
     size_t n = len[CLEW_SEG_TEXT_TMPL], count = 0, cap = 0;
+    if (n > UINT32_MAX || (n > 0 && s[CLEW_SEG_TEXT_TMPL][n - 1] != LF)) {
+        return CLEW_ECORRUPT;
+    }
+    d->tmpl = clew_malloc(n + SLACK);
+    if (d->tmpl == NULL) {
+        return -ENOMEM;
+    }
+    const uint8_t *t = d->tmpl;
+    if (n > 0) {
+        memcpy(d->tmpl, s[CLEW_SEG_TEXT_TMPL], n);
+    }
+    memset(d->tmpl + n, 0, SLACK);
     for (const uint8_t *q = t; q < t + n && (q = memchr(q, LF, (size_t)(t + n - q))) != NULL; q++) {
         count++;
     }
-    if (n > UINT32_MAX || (n > 0 && t[n - 1] != LF)) {
-        return CLEW_ECORRUPT;
-    }
-    d->tmpl = t;
-    d->toff = clew_malloc((count + 1) * 2 * sizeof(*d->toff));
-    d->nvar = clew_malloc((count + 1) * 2 * sizeof(*d->nvar));
-    if (d->toff == NULL || d->nvar == NULL) {
+    d->tpl = clew_malloc((count + 1) * sizeof(*d->tpl));
+    if (d->tpl == NULL) {
         return -ENOMEM;
     }
     size_t off = 0;
     for (size_t i = 0; i < count; i++) {
-        const uint8_t *q = memchr(t + off, LF, n - off);
-        size_t e = (size_t)(q - t);
-        uint32_t nv[2];
-        d->toff[2 * i] = (uint32_t)off;
-        d->toff[2 * i + 1] = (uint32_t)d->nops;
-        int rc = tmpl_ops(d, &cap, t + off, e - off, nv);
+        size_t e = (size_t)((const uint8_t *)memchr(t + off, LF, n - off) - t);
+        d->tpl[i].off = (uint32_t)off;
+        int rc = tmpl_ops(d, &cap, t + off, e - off, &d->tpl[i]);
         if (rc < 0) {
             return rc;
         }
-        d->nvar[2 * i] = nv[0];
-        d->nvar[2 * i + 1] = nv[1];
         off = e + 1;
     }
     d->ntmpl = (uint32_t)count;
     return 0;
 }
 
-static int next_tmpl(struct clew_seg_text_dec *d, uint32_t *id)
+/* Reads a varint; the one-byte case inline. */
+static inline int get_varint_fast(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    if (*p < end && **p < 0x80) {
+        *out = *(*p)++;
+        return 0;
+    }
+    return get_varint(p, end, out);
+}
+
+static inline int next_tmpl(struct clew_seg_text_dec *d, uint32_t *id)
 {
     uint64_t v;
-    if (get_varint(&d->p[CLEW_SEG_TEXT_TIDS], d->end[CLEW_SEG_TEXT_TIDS], &v) < 0 ||
+    if (get_varint_fast(&d->p[CLEW_SEG_TEXT_TIDS], d->end[CLEW_SEG_TEXT_TIDS], &v) < 0 ||
         v >= d->ntmpl) {
         return CLEW_ECORRUPT;
     }
@@ -522,10 +722,10 @@ static int next_tmpl(struct clew_seg_text_dec *d, uint32_t *id)
 }
 
 /* Reads one int: its value and leading zeros. */
-static int get_int(struct clew_seg_text_dec *d, uint64_t *v, unsigned *lz)
+static inline int get_int(struct clew_seg_text_dec *d, uint64_t *v, unsigned *lz)
 {
     const uint8_t **p = &d->p[CLEW_SEG_TEXT_INTS], *end = d->end[CLEW_SEG_TEXT_INTS];
-    if (get_varint(p, end, v) < 0 || (*v >> 1) >= 1000000000000000000ull) {
+    if (get_varint_fast(p, end, v) < 0 || (*v >> 1) >= 1000000000000000000ull) {
         return CLEW_ECORRUPT;
     }
     *lz = 0;
@@ -540,10 +740,10 @@ static int get_int(struct clew_seg_text_dec *d, uint64_t *v, unsigned *lz)
 }
 
 /* Reads one hex token: its digit count and packed bytes. */
-static int get_hex(struct clew_seg_text_dec *d, uint64_t *n, const uint8_t **pay)
+static inline int get_hex(struct clew_seg_text_dec *d, uint64_t *n, const uint8_t **pay)
 {
     const uint8_t **p = &d->p[CLEW_SEG_TEXT_HEX], *end = d->end[CLEW_SEG_TEXT_HEX];
-    if (get_varint(p, end, n) < 0 || *n < MIN_HEX || (*n + 1) / 2 > (uint64_t)(end - *p)) {
+    if (get_varint_fast(p, end, n) < 0 || *n < MIN_HEX || (*n + 1) / 2 > (uint64_t)(end - *p)) {
         return CLEW_ECORRUPT;
     }
     *pay = *p;
@@ -557,14 +757,14 @@ int clew_seg_text_dec_skip(struct clew_seg_text_dec *d)
     if (next_tmpl(d, &id) < 0) {
         return CLEW_ECORRUPT;
     }
-    for (uint32_t k = 0; k < d->nvar[2 * id]; k++) {
+    for (uint32_t k = 0; k < d->tpl[id].nint; k++) {
         uint64_t v;
         unsigned lz;
         if (get_int(d, &v, &lz) < 0) {
             return CLEW_ECORRUPT;
         }
     }
-    for (uint32_t k = 0; k < d->nvar[2 * id + 1]; k++) {
+    for (uint32_t k = 0; k < d->tpl[id].nhex; k++) {
         uint64_t n;
         const uint8_t *pay;
         if (get_hex(d, &n, &pay) < 0) {
@@ -574,38 +774,99 @@ int clew_seg_text_dec_skip(struct clew_seg_text_dec *d)
     return 0;
 }
 
-/* Appends the decimal text of v with lz leading zeros at q; returns its end. */
-static uint8_t *fmt_int(uint8_t *q, uint64_t v, unsigned lz)
+/* Copies n bytes 16 at a time: may read and write up to SLACK - 1 bytes
+ * more. Most literals take the two fixed copies, whose branch the varying
+ * lengths cannot mispredict. */
+static inline void copy_wide(uint8_t *q, const uint8_t *t, size_t n)
+{
+    memcpy(q, t, 16);
+    memcpy(q + 16, t + 16, 16);
+    for (size_t i = 32; i < n; i += 16) {
+        memcpy(q + i, t + i, 16);
+    }
+}
+
+/* Digits of v (< 10^19). */
+static inline unsigned ndigits(uint64_t v)
+{
+    static const uint64_t pow10[19] = { 1ull,
+                                        10ull,
+                                        100ull,
+                                        1000ull,
+                                        10000ull,
+                                        100000ull,
+                                        1000000ull,
+                                        10000000ull,
+                                        100000000ull,
+                                        1000000000ull,
+                                        10000000000ull,
+                                        100000000000ull,
+                                        1000000000000ull,
+                                        10000000000000ull,
+                                        100000000000000ull,
+                                        1000000000000000ull,
+                                        10000000000000000ull,
+                                        100000000000000000ull,
+                                        1000000000000000000ull };
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    unsigned k = (bits * 1233) >> 12; /* log10(2) ~ 1233 / 4096 */
+    return k + ((v | 1) >= pow10[k]); /* 0 has one digit */
+}
+
+/* The 8 decimal digits of v < 10^8 (with leading zeros) as a little-endian
+ * word, the first digit in the low byte: each step halves the lanes' width
+ * (two 4-digit halves, four pairs, eight digits) with a multiply-shift
+ * division that is exact in its range. */
+static inline uint64_t digits8_text(uint64_t v)
+{
+    uint64_t x = v / 10000 | (v % 10000) << 32;
+    uint64_t y = ((x * 10486) >> 20) & 0x0000007F0000007Full; /* / 100, lanes < 10^4 */
+    x = (x - y * 100) << 16 | y;
+    y = ((x * 103) >> 10) & 0x000F000F000F000Full; /* / 10, lanes < 100 */
+    x = (x - y * 10) << 8 | y;
+    return x | 0x3030303030303030ull;
+}
+
+/* Writes the decimal text of v with lz leading zeros at q (up to
+ * INT_MAX_TEXT bytes of room); returns its end. */
+static inline uint8_t *fmt_int(uint8_t *q, uint64_t v, unsigned lz)
 {
     static const char pairs[] =
         "00010203040506070809101112131415161718192021222324252627282930313233"
         "34353637383940414243444546474849505152535455565758596061626364656667"
         "6869707172737475767778798081828384858687888990919293949596979899";
-    char tmp[20], *p = tmp + sizeof(tmp);
+    if (lz > 0) {
+        memcpy(q, "0000000000000000", 16);
+        q[16] = '0';
+        q += lz;
+    }
+    unsigned nd = ndigits(v);
+    uint8_t *end = q + nd, *p = end;
+    if (SWAR_DIGITS && v < 100000000) { /* 8 digits at once: no loop whose end varies */
+        uint64_t x = digits8_text(v) >> (8 * (8 - nd));
+        memcpy(q, &x, 8);
+        return end;
+    }
     while (v >= 100) {
         p -= 2;
         memcpy(p, pairs + 2 * (v % 100), 2);
         v /= 100;
     }
     if (v >= 10) {
-        p -= 2;
-        memcpy(p, pairs + 2 * v, 2);
+        memcpy(p - 2, pairs + 2 * v, 2);
     } else {
-        *--p = (char)('0' + v);
+        p[-1] = (uint8_t)('0' + v);
     }
-    memset(q, '0', lz);
-    q += lz;
-    size_t k = (size_t)(tmp + sizeof(tmp) - p);
-    memcpy(q, p, k);
-    return q + k;
+    return end;
 }
 
 static uint8_t *fmt_hex(uint8_t *q, const uint8_t *pay, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i + 1 < n; i += 2) {
-        *q++ = (uint8_t)hex[pay[i / 2] >> 4];
-        *q++ = (uint8_t)hex[pay[i / 2] & 15];
+        q[0] = (uint8_t)hex[pay[i / 2] >> 4];
+        q[1] = (uint8_t)hex[pay[i / 2] & 15];
+        q += 2;
     }
     if (n & 1) {
         *q++ = (uint8_t)hex[pay[n / 2] >> 4];
@@ -613,9 +874,10 @@ static uint8_t *fmt_hex(uint8_t *q, const uint8_t *pay, size_t n)
     return q;
 }
 
-/* Appends a hex token or an id (code) to out. */
-static int expand_var(struct clew_seg_text_dec *d, uint8_t code, const struct clew_str ids[3],
-                      struct clew_buf *out)
+/* Appends a hex token or an id (code) at *q, first making sure out holds
+ * room more bytes after it (out->data may move: *q follows). */
+static int expand_var(struct clew_seg_text_dec *d, unsigned code, const struct clew_str ids[3],
+                      struct clew_buf *out, uint8_t **q, size_t room)
 {
     uint64_t n;
     const uint8_t *pay = NULL;
@@ -623,17 +885,27 @@ static int expand_var(struct clew_seg_text_dec *d, uint8_t code, const struct cl
         return CLEW_ECORRUPT;
     }
     size_t need = code == E_HEX ? (size_t)n : ids[code - E_ID].len;
-    if (clew_buf_reserve(out, need) < 0) {
-        return -ENOMEM;
+    size_t at = (size_t)(*q - out->data);
+    if (need > CLEW_REC_MAX_FIELD) {
+        return CLEW_ECORRUPT;
     }
-    uint8_t *q = out->data + out->len;
+    if (need + room > out->cap - at) {
+        out->len = at;
+        if (clew_buf_reserve(out, need + room) < 0) {
+            return -ENOMEM;
+        }
+        *q = out->data + at;
+    }
     if (code == E_HEX) {
-        q = fmt_hex(q, pay, need);
+        *q = fmt_hex(*q, pay, need);
+    } else if (need >= 16 && need <= 32) { /* most ids: two overlapping copies */
+        memcpy(*q, ids[code - E_ID].ptr, 16);
+        memcpy(*q + need - 16, ids[code - E_ID].ptr + need - 16, 16);
+        *q += need;
     } else if (need > 0) {
-        memcpy(q, ids[code - E_ID].ptr, need);
-        q += need;
+        memcpy(*q, ids[code - E_ID].ptr, need);
+        *q += need;
     }
-    out->len = (size_t)(q - out->data);
     return 0;
 }
 
@@ -644,47 +916,49 @@ int clew_seg_text_dec_next(struct clew_seg_text_dec *d, const struct clew_str id
     if (next_tmpl(d, &id) < 0) {
         return CLEW_ECORRUPT;
     }
-    const uint8_t *t = d->tmpl + d->toff[2 * id];
-    const uint64_t *op = d->ops + d->toff[2 * id + 1];
-    /* Room for the literals (at most the template's length) and the ints
-     * (at most 17 zeros + 18 digits each); hex tokens and ids reserve their
-     * own. The template's length: up to the next one, or the stream's end. */
-    size_t tlen = (id + 1 < d->ntmpl ? d->toff[2 * id + 2]
-                                     : (uint32_t)(d->end[CLEW_SEG_TEXT_TMPL] - d->tmpl)) -
-                  d->toff[2 * id];
-    size_t start = out->len, room = tlen + 40 * (size_t)d->nvar[2 * id];
-    if (clew_buf_reserve(out, room) < 0) {
+    const struct clew_seg_text_tmpl *tp = &d->tpl[id];
+    if (tp->lit > max) {
+        return CLEW_ECORRUPT;
+    }
+    /* Room for the literals and the ints, and the wide copies' overrun;
+     * hex tokens and ids make their own. A string is checked against max
+     * after every int, so the ints never take more than max + one int. */
+    size_t ints = INT_MAX_TEXT * (size_t)tp->nint;
+    ints = ints < max + INT_MAX_TEXT ? ints : max + INT_MAX_TEXT;
+    size_t room = tp->lit + ints + SLACK, start = out->len;
+    if (room > out->cap - out->len && clew_buf_reserve(out, room) < 0) {
         return -ENOMEM;
     }
     uint8_t *q = out->data + out->len;
-    for (;; op++) {
+    const uint8_t *t = d->tmpl + tp->off;
+    for (const uint64_t *op = d->ops + tp->op;; op++) {
         size_t lit = (size_t)(*op >> 8);
-        uint8_t code = (uint8_t)*op;
-        memcpy(q, t, lit);
+        unsigned code = (uint8_t)*op;
+        copy_wide(q, t, lit);
         q += lit;
         t += lit + 2;
-        if (code == OP_END) {
-            break;
-        }
-        if (code <= E_LF) {
-            *q++ = code == E_FF ? ESC : LF;
-        } else if (code == E_INT) {
+        if (code == E_INT) {
             uint64_t v;
             unsigned lz;
             if (get_int(d, &v, &lz) < 0) {
                 return CLEW_ECORRUPT;
             }
             q = fmt_int(q, v, lz);
+            if ((size_t)(q - out->data) - start > max) {
+                return CLEW_ECORRUPT;
+            }
+        } else if (code == OP_END) {
+            break;
+        } else if (code <= E_LF) {
+            *q++ = code == E_FF ? ESC : LF;
         } else {
-            out->len = (size_t)(q - out->data);
-            int rc = expand_var(d, code, ids, out);
-            if (rc < 0 || (rc = clew_buf_reserve(out, room)) < 0) {
+            int rc = expand_var(d, code, ids, out, &q, room);
+            if (rc < 0) {
                 return rc;
             }
-            q = out->data + out->len;
-        }
-        if ((size_t)(q - out->data) - start > max) {
-            return CLEW_ECORRUPT;
+            if ((size_t)(q - out->data) - start > max) {
+                return CLEW_ECORRUPT;
+            }
         }
     }
     out->len = (size_t)(q - out->data);

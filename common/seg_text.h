@@ -34,6 +34,8 @@ struct clew_seg_text_enc {
     uint32_t mask;
     uint32_t *toff; /* template i at s[TMPL].data[toff[i] .. toff[i+1]) */
     uint32_t ntmpl, tcap;
+    uint64_t *bits;     /* byte-class bit masks of the string being added  */
+    size_t bcap;        /* words at bits                                  */
     const char *idp[3]; /* the last ids seen, and whether each is hex */
     size_t idlen[3];
     int idhex[3];
@@ -52,13 +54,23 @@ void clew_seg_text_enc_close(struct clew_seg_text_enc *e);
 int clew_seg_text_enc_add(struct clew_seg_text_enc *e, const char *s, size_t len,
                           const struct clew_str ids[3]);
 
+/* One template of a column, as the decoder indexed it. */
+struct clew_seg_text_tmpl {
+    uint32_t off;  /* its bytes: the decoder's copy, from off            */
+    uint32_t op;   /* its first op                                       */
+    uint32_t lit;  /* literal bytes (the text without its placeholders)  */
+    uint32_t nint; /* int placeholders                                   */
+    uint32_t nhex; /* hex placeholders                                   */
+};
+
 struct clew_seg_text_dec {
     const uint8_t *p[CLEW_SEG_TEXT_NSTREAMS]; /* read positions           */
     const uint8_t *end[CLEW_SEG_TEXT_NSTREAMS];
-    const uint8_t *tmpl; /* the templates stream                          */
-    uint32_t *toff;      /* template i: offset in tmpl, then its first op */
-    uint32_t *nvar;      /* per template: ints, then hex placeholders    */
-    uint64_t *ops;       /* the templates parsed: literal lengths, codes  */
+    uint8_t *tmpl;                  /* a copy of the templates stream, with
+                                       room for wide copies past its end */
+    struct clew_seg_text_tmpl *tpl; /* the templates                       */
+    uint64_t *ops;                  /* the templates parsed: literal
+                                       lengths and escape codes           */
     size_t nops;
     uint32_t ntmpl;
 };

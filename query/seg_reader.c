@@ -68,6 +68,7 @@ struct clew_seg {
  * numbers ascending. Strings are kept for the shown records only. */
 struct clew_seg_block {
     const struct clew_seg *seg;
+    size_t index; /* the block's number in the segment */
     size_t count;
     size_t nrec;
     unsigned cols;
@@ -1163,6 +1164,7 @@ static struct clew_seg_block *block_new(const struct clew_seg *s, size_t i)
     struct clew_seg_block *b = clew_calloc(1, sizeof(*b));
     if (b != NULL) {
         b->seg = s;
+        b->index = i;
         b->nrec = s->blocks[i].meta.count;
         b->count = b->nrec;
     }
@@ -1249,6 +1251,27 @@ int clew_seg_block_read_trace(const struct clew_seg *s, size_t i, unsigned cols,
     }
     *out = b;
     return 0;
+}
+
+int clew_seg_block_read_more(struct clew_seg_block *b, unsigned cols, char err[CLEW_ERR_LEN])
+{
+    unsigned more = cols_closure(cols | b->cols) & ~b->cols;
+    if (more == 0) {
+        return 0;
+    }
+    const struct clew_seg *s = b->seg;
+    ZSTD_DCtx *dctx = clew_seg_dctx_new();
+    int rc = 0;
+    if (dctx == NULL) {
+        rc = seg_err(err, s->path, -ENOMEM, "block %zu: out of memory", b->index);
+    } else if (b->count > 0) { /* a trace read without a match reads nothing more */
+        rc = load_cols(b, dctx, b->index, more, err);
+    }
+    ZSTD_freeDCtx(dctx);
+    if (rc == 0) {
+        b->cols |= more;
+    }
+    return rc;
 }
 
 void clew_seg_block_free(struct clew_seg_block *b)

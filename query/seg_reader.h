@@ -57,8 +57,8 @@ int clew_seg_trace_blocks(const struct clew_seg *s, const char *id, size_t len, 
 
 /* Like clew_seg_trace_blocks, for the records that link their trace to id
  * (fields "link_id" == id, indexed under clew_seg_link_hash). */
-int clew_seg_link_blocks(const struct clew_seg *s, const char *id, size_t len,
-                         uint32_t **blocks, size_t *n);
+int clew_seg_link_blocks(const struct clew_seg *s, const char *id, size_t len, uint32_t **blocks,
+                         size_t *n);
 
 /* Reads block i, decompressing the column groups in cols (CLEW_COL_*);
  * asking for MESSAGE or FIELDS also reads LABELS and IDS (the stored order
@@ -78,6 +78,16 @@ void clew_seg_block_free(struct clew_seg_block *b);
  * clew_seg_block_read. */
 int clew_seg_block_read_trace(const struct clew_seg *s, size_t i, unsigned cols, const char *id,
                               size_t len, struct clew_seg_block **out, char err[CLEW_ERR_LEN]);
+
+/* Decodes the column groups in cols that b (from clew_seg_block_read or
+ * clew_seg_block_read_trace) does not hold yet, and their closure, into b:
+ * a scan that read only what its match needs (say ts and message) reads
+ * the rest of a block with a match without decoding those columns again.
+ * The records and strings already read stay where they are (pointers
+ * into b stay valid). Returns 0 or an error as clew_seg_block_read (err
+ * names file and block); after an error b may only be freed. One thread
+ * per block. */
+int clew_seg_block_read_more(struct clew_seg_block *b, unsigned cols, char err[CLEW_ERR_LEN]);
 
 size_t clew_seg_block_count(const struct clew_seg_block *b);
 /* Record j of the block; strings borrow the block (valid until it is

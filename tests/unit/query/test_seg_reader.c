@@ -483,6 +483,98 @@ static void test_partial_columns(void **state)
     clew_seg_free(s);
 }
 
+/* read_more adds the missing columns without moving what was read. */
+static void test_read_more(void **state)
+{
+    (void)state;
+    char err[CLEW_ERR_LEN];
+    struct clew_seg *s;
+    assert_int_equal(clew_seg_open(path, &s, err), 0);
+    for (size_t i = 0; i < clew_seg_nblocks(s); i += 7) {
+        struct clew_seg_block *b;
+        assert_int_equal(clew_seg_block_read(s, i, CLEW_COL_TS | CLEW_COL_MESSAGE, &b, err), 0);
+        const uint32_t *off, *off2;
+        const char *data = clew_seg_block_messages(b, &off);
+        struct clew_record r;
+        clew_seg_block_record(b, 0, &r);
+        assert_int_equal(r.fields.len + r.level, 0);
+        assert_int_equal(clew_seg_block_read_more(b, CLEW_COL_ALL, err), 0);
+        assert_true(clew_seg_block_messages(b, &off2) == data && off2 == off);
+        assert_block_matches(b, i);
+        assert_int_equal(clew_seg_block_read_more(b, CLEW_COL_META, err), 0); /* held: no-op */
+        assert_block_matches(b, i);
+        clew_seg_block_free(b);
+    }
+    /* After a trace read: the fields of the records kept. */
+    struct clew_str id = recs[3].trace_id.len > 0 ? recs[3].trace_id : recs[1].trace_id;
+    struct clew_seg_block *b;
+    assert_int_equal(clew_seg_block_read_trace(s, 0, CLEW_COL_TS, id.ptr, id.len, &b, err), 0);
+    assert_true(clew_seg_block_count(b) > 0);
+    assert_int_equal(clew_seg_block_read_more(b, CLEW_COL_FIELDS | CLEW_COL_META, err), 0);
+    size_t k = 0;
+    for (size_t j = 0; j < PERBLK; j++) {
+        if (str_eq(recs[j].trace_id, id)) {
+            struct clew_record r;
+            clew_seg_block_record(b, k++, &r);
+            assert_true(r.ts == recs[j].ts && str_eq(r.fields, recs[j].fields));
+            assert_true(r.message.len == 0 && r.level == recs[j].level); /* not asked for */
+        }
+    }
+    assert_int_equal(k, clew_seg_block_count(b));
+    clew_seg_block_free(b);
+    clew_seg_free(s);
+}
+
+/* Records whose fields link their trace to another id are found by it
+ * (the writer's quick scan for "link_id" must not miss one wherever the
+ * key sits), and fields that merely look alike are not. */
+static void test_link_index(void **state)
+{
+    (void)state;
+    enum { N = 600, PER = 50 };
+    static struct clew_record lr[N];
+    static char f[N][96];
+    for (size_t j = 0; j < N; j++) {
+        lr[j] = recs[j];
+        if (j % 3 == 0) { /* the key at every offset 0..39 */
+            snprintf(f[j], sizeof(f[j]), "{%.*s\"link_id\":\"L%zu\"}", (int)(j / 3 % 40),
+                     "\"a\":1,\"bb\":22,\"ccc\":333,\"dddd\":4444,\"eeeee\":5", j);
+        } else {
+            snprintf(f[j], sizeof(f[j]), "{\"task_id\":\"L%zu\",\"link\":\"L%zu\"}", j, j);
+        }
+        lr[j].fields = cstr(f[j]);
+    }
+    char lpath[160], err[CLEW_ERR_LEN];
+    snprintf(lpath, sizeof(lpath), "%s/link.seg", dir);
+    struct clew_seg_opts o;
+    clew_seg_opts_default(&o);
+    o.block_records = PER;
+    assert_int_equal(clew_seg_write(lpath, 1, lr, N, &o, NULL, err), 0);
+    struct clew_seg *s;
+    assert_int_equal(clew_seg_open(lpath, &s, err), 0);
+    size_t misses = 0;
+    for (size_t j = 0; j < N; j++) {
+        char id[16];
+        snprintf(id, sizeof(id), "L%zu", j);
+        uint32_t *blocks;
+        size_t n;
+        assert_int_equal(clew_seg_link_blocks(s, id, strlen(id), &blocks, &n), 0);
+        int found = 0;
+        for (size_t k = 0; k < n; k++) {
+            found |= blocks[k] == j / PER;
+        }
+        if (j % 3 == 0) {
+            assert_true(found);
+        } else {
+            misses += n == 0;
+        }
+        clew_free(blocks);
+    }
+    assert_true(misses > N / 2); /* only hash false hits: not the look-alikes */
+    clew_seg_free(s);
+    unlink(lpath);
+}
+
 static void test_alloc_failure(void **state)
 {
     (void)state;
@@ -567,6 +659,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_more, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_link_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_reads, setup, teardown),
     };
