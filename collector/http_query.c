@@ -529,6 +529,9 @@ static void search_end(void *cls)
     s->cancel = 1;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
+    if (s->q != NULL) {
+        clew_query_cancel(s->q); /* a scan with no match left would run on */
+    }
     pthread_join(s->th, NULL);
     search_free(s);
 }

@@ -8,6 +8,10 @@
 #include "query/cmd_alerts.h"
 #include "query/trace.h"
 
+#ifndef CLEW_VERSION
+#define CLEW_VERSION "0.0-dev" /* the build may set it (-DCLEW_VERSION=...) */
+#endif
+
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -23,7 +27,7 @@ static const struct {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: clew COMMAND [options]\n\ncommands:\n");
+    fprintf(out, "usage: clew COMMAND [options] | clew --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
     }
@@ -36,6 +40,10 @@ int main(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLEW_EXIT_ERROR : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        printf("clew %s\n", CLEW_VERSION);
+        return 0;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {

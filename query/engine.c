@@ -119,8 +119,14 @@ int clew_query_new(const struct clew_query_spec *spec, struct clew_query **out,
         return rc;
     }
     plan_columns(q);
+    atomic_init(&q->cancel, 0);
     *out = q;
     return 0;
+}
+
+void clew_query_cancel(struct clew_query *q)
+{
+    atomic_store_explicit(&q->cancel, 1, memory_order_relaxed);
 }
 
 void clew_query_free(struct clew_query *q)
@@ -371,6 +377,9 @@ static int wal_keep(void *ud, uint64_t gen, const struct clew_record *r)
 {
     struct run *R = ud;
     const struct clew_query_spec *sp = R->sp;
+    if (clew_engine_is_cancelled(R)) {
+        return clew_engine_check(R); /* stops the replay */
+    }
     if (!clew_filter_match(&sp->filter, r) || !clew_engine_level_ok(sp, r)) {
         return 0;
     }
@@ -409,8 +418,8 @@ static int load_wal(struct run *R)
             continue;
         }
         rc = clew_wal_replay(path, 0, wal_keep, R, &rs, err);
-        if (rc > 0 || rc == CLEW_ETOOBIG || rc == CLEW_EBADARG) {
-            break; /* the matcher failed: R->err says why */
+        if (rc > 0 || rc == CLEW_ETOOBIG || rc == CLEW_EBADARG || rc == -ECANCELED) {
+            break; /* the matcher failed or the query was cancelled: R->err says why */
         }
         if (rc != -ENOMEM) {
             rc = 0; /* sealed and removed meanwhile, or unreadable: segments have it */
@@ -494,7 +503,7 @@ static int run_hours(struct run *R, const int64_t *hours, size_t nh)
             R->stopped = 1;
         }
         if (rc == 0) {
-            rc = clew_engine_timed_out(R);
+            rc = clew_engine_check(R);
         }
     }
     return rc;
@@ -528,11 +537,13 @@ int clew_query_run(struct clew_query *q, const char *data_dir, clew_query_emit_c
     R.ud = ud;
     R.st = st;
     R.err = err;
+    R.cancel = &q->cancel;
     R.deadline = q->spec.time_limit_ns > 0 ? clew_time_mono_ns() + q->spec.time_limit_ns : 0;
     clew_arena_init(&R.arena, 1u << 16);
     int64_t *hours = NULL;
     size_t nh = 0;
-    int rc = clew_match_ctx_new(q->m, &R.ctx);
+    int rc = clew_engine_check(&R);
+    rc = rc ? rc : clew_match_ctx_new(q->m, &R.ctx);
     if (rc == 0 && !q->spec.filter.skip_wal) {
         rc = load_wal(&R);
     }

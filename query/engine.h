@@ -68,6 +68,16 @@ int clew_query_new(const struct clew_query_spec *spec, struct clew_query **out,
 /* NULL-safe. */
 void clew_query_free(struct clew_query *q);
 
+/* Asks q to stop: a clew_query_run in progress stops taking blocks and
+ * emitting (an emit call in progress finishes), waits for the blocks in
+ * flight and returns -ECANCELED ("query cancelled"), within about one
+ * block's scan time; a later run returns it at once (the request is over:
+ * free q). For a
+ * caller whose consumer left, e.g. an HTTP client that disconnected while
+ * a scan found nothing to send. Any thread, at any time before
+ * clew_query_free; async-signal-safe (one atomic store). */
+void clew_query_cancel(struct clew_query *q);
+
 /* Called for each match, in time order (reverse: newest first; records of
  * equal ts keep their storage order); r borrows memory valid until return.
  * A non-zero return stops the query and is returned by clew_query_run. */
@@ -78,8 +88,9 @@ typedef int (*clew_query_emit_cb)(void *ud, const struct clew_record *r);
  * segment or block skipped; the scan goes on. st (may be NULL) is filled
  * in every case. Returns 0 when the scan completed or stopped at
  * max_count; emit's non-zero value; -ETIMEDOUT when time_limit_ns passed
- * ("query time limit of N s exceeded"); CLEW_ETOOBIG when PCRE2 hit its
- * match limit or JIT stack on a record ("pattern too complex: ...");
+ * ("query time limit of N s exceeded"); -ECANCELED after clew_query_cancel;
+ * CLEW_ETOOBIG when PCRE2 hit its match limit or JIT stack on a record
+ * ("pattern too complex: ...");
  * -ENOMEM, or -errno when data_dir cannot be read; err says why for every
  * negative value. Partial results were emitted before an error. */
 int clew_query_run(struct clew_query *q, const char *data_dir, clew_query_emit_cb emit,

@@ -23,6 +23,7 @@ struct clew_query {
     struct clew_matcher *m;
     unsigned read_cols; /* what a task reads first */
     unsigned full_cols; /* re-read for matches when != read_cols */
+    atomic_int cancel;  /* clew_query_cancel: stays set */
 };
 
 /* One block to scan; the result fields are written by the worker that
@@ -86,7 +87,8 @@ struct run {
     size_t nwal, walcap;
     struct clew_arena arena;
     size_t nhours, hour_i;
-    int stopped; /* max_count reached */
+    int stopped;        /* max_count reached */
+    atomic_int *cancel; /* &q->cancel */
 };
 
 static inline int clew_engine_level_ok(const struct clew_query_spec *sp,
@@ -111,5 +113,16 @@ int clew_engine_scan_tasks(struct run *R, struct task *tasks, size_t n, const st
 /* -ETIMEDOUT with R->err set (and st->timed_out) once the deadline passed;
  * 0 before. */
 int clew_engine_timed_out(struct run *R);
+
+/* The calling thread's check between steps: -ECANCELED ("query
+ * cancelled") once clew_query_cancel was called, else what
+ * clew_engine_timed_out says. Main thread only (sets R->err). */
+int clew_engine_check(struct run *R);
+
+/* Whether clew_query_cancel was called. Any thread; writes nothing. */
+static inline int clew_engine_is_cancelled(const struct run *R)
+{
+    return atomic_load_explicit(R->cancel, memory_order_relaxed) != 0;
+}
 
 #endif

@@ -116,13 +116,9 @@ static int scan_task(struct run *R, struct clew_match_ctx *ctx, struct task *t, 
     if (t->nidx == 0 || R->q->read_cols == R->q->full_cols) {
         return 0;
     }
-    clew_seg_block_free(t->b); /* a match: read the remaining columns too */
-    t->b = NULL;
-    rc = read_block(R, t, R->q->full_cols, &t->b, err);
-    if (rc == 0 && clew_seg_block_count(t->b) != n) {
-        rc = CLEW_ECORRUPT;
-        snprintf(err, CLEW_ERR_LEN, "%s: block %u changed", clew_seg_path(t->seg), t->block);
-    }
+    /* A match: decode the columns left out (fields) into the same block;
+     * the columns read already are not decoded again. */
+    rc = clew_seg_block_read_more(t->b, R->q->full_cols, err);
     if (rc < 0) {
         t->nidx = 0;
         t->damaged = rc != -ENOMEM;
@@ -135,6 +131,10 @@ static void run_task(struct run *R, struct clew_match_ctx *ctx, struct task *t, 
                      size_t *candcap)
 {
     if (atomic_load(&R->pool.stop)) {
+        return;
+    }
+    if (clew_engine_is_cancelled(R)) {
+        t->rc = -ECANCELED;
         return;
     }
     if (R->deadline > 0 && clew_time_mono_ns() > R->deadline) {
@@ -274,7 +274,18 @@ int clew_engine_timed_out(struct run *R)
     return -ETIMEDOUT;
 }
 
-/* Waits for task k, waking every 100 ms for the deadline and progress. */
+int clew_engine_check(struct run *R)
+{
+    if (clew_engine_is_cancelled(R)) {
+        snprintf(R->err, CLEW_ERR_LEN, "query cancelled (%llu records scanned)",
+                 (unsigned long long)R->st->records_scanned);
+        return -ECANCELED;
+    }
+    return clew_engine_timed_out(R);
+}
+
+/* Waits for task k, waking every 100 ms for the deadline, a cancel and
+ * progress. */
 static int wait_task(struct run *R, size_t k, size_t n)
 {
     struct pool *P = &R->pool;
@@ -290,7 +301,7 @@ static int wait_task(struct run *R, size_t k, size_t n)
         }
         pthread_cond_timedwait(&P->done, &P->mu, &ts);
         pthread_mutex_unlock(&P->mu);
-        rc = clew_engine_timed_out(R);
+        rc = clew_engine_check(R);
         progress(R, k, n);
         pthread_mutex_lock(&P->mu);
     }
@@ -378,6 +389,9 @@ static int drain(struct run *R, struct heap *h, const struct task *next)
 {
     while (h->n > 0 && !R->stopped && before_frontier(R, h->v[0]->cur.ts, next)) {
         struct src *s = h->v[0];
+        if (clew_engine_is_cancelled(R)) {
+            return clew_engine_check(R);
+        }
         int rc = emit_one(R, &s->cur);
         if (rc != 0) {
             return rc;
@@ -404,6 +418,9 @@ static int consume(struct run *R, struct task *t, struct heap *h, struct src *s)
         snprintf(R->err, CLEW_ERR_LEN, "%s", t->err ? t->err : clew_strerror(t->rc));
         if (t->rc == -ETIMEDOUT) {
             return clew_engine_timed_out(R) < 0 ? -ETIMEDOUT : t->rc;
+        }
+        if (t->rc == -ECANCELED) {
+            return clew_engine_check(R);
         }
         return t->rc;
     }

@@ -1,7 +1,13 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT
+ * libcurl is loaded with dlopen the first time a request is made, not
+ * linked: it drags some thirty shared libraries (TLS, LDAP, SSH, Kerberos)
+ * whose loading and relocation cost every `clew` command several
+ * milliseconds, while only --server needs it. <curl/curl.h> is included
+ * for its types and constants only; every call goes through `curl` below. */
 #include "query/http_client.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +44,75 @@ int clew_http_url_add(struct clew_buf *url, const char *key, const char *value)
     rc = rc ? rc : clew_buf_append(url, key, strlen(key));
     rc = rc ? rc : clew_buf_put_u8(url, '=');
     return rc ? rc : clew_http_url_escape(url, value);
+}
+
+/* ------------------------------------------------------------ libcurl */
+
+#define LIBCURL_SONAME "libcurl.so.4"
+
+/* The libcurl functions this file calls, once loaded. */
+static struct {
+    void *handle;
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
+    CURLcode (*easy_perform)(CURL *c);
+    CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
+    void (*easy_cleanup)(CURL *c);
+    const char *(*easy_strerror)(CURLcode cc);
+    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+    void (*slist_free_all)(struct curl_slist *l);
+} curl;
+
+/* dlsym's object pointer as a function pointer (POSIX guarantees it fits). */
+static int load_sym(void *h, const char *name, void *fp, size_t size)
+{
+    void *p = dlsym(h, name);
+    if (p == NULL) {
+        return -1;
+    }
+    memcpy(fp, &p, size);
+    return 0;
+}
+
+#define LOAD(h, field, name) load_sym(h, name, &curl.field, sizeof(curl.field))
+
+static int load_syms(void *h)
+{
+    return LOAD(h, global_init, "curl_global_init") | LOAD(h, easy_init, "curl_easy_init") |
+           LOAD(h, easy_setopt, "curl_easy_setopt") | LOAD(h, easy_perform, "curl_easy_perform") |
+           LOAD(h, easy_getinfo, "curl_easy_getinfo") | LOAD(h, easy_cleanup, "curl_easy_cleanup") |
+           LOAD(h, easy_strerror, "curl_easy_strerror") |
+           LOAD(h, slist_append, "curl_slist_append") |
+           LOAD(h, slist_free_all, "curl_slist_free_all");
+}
+
+int clew_http_curl_load(const char *soname, char err[CLEW_ERR_LEN])
+{
+    if (curl.handle != NULL) {
+        return 0;
+    }
+    soname = soname != NULL ? soname : LIBCURL_SONAME;
+    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        const char *why = dlerror();
+        snprintf(err, CLEW_ERR_LEN,
+                 "--server needs libcurl, which did not load (%s); install libcurl4 "
+                 "(scripts/install-deps.sh) or use --data DIR",
+                 why != NULL ? why : soname);
+        return CLEW_ENOTFOUND;
+    }
+    if (load_syms(h) != 0 || curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(err, CLEW_ERR_LEN,
+                 "%s: not a usable libcurl (a function is missing, or "
+                 "it did not initialise)",
+                 soname);
+        dlclose(h);
+        memset(&curl, 0, sizeof(curl));
+        return -EIO;
+    }
+    curl.handle = h; /* kept until exit: libcurl has no safe unload */
+    return 0;
 }
 
 /* ------------------------------------------------------------ transfer */
@@ -143,7 +218,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     struct xfer *x = ud;
     size_t len = size * n;
     if (x->meta.status < 0) {
-        curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &x->meta.status);
+        curl.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &x->meta.status);
     }
     if (x->meta.status != 200) {
         size_t room = MAX_ERRBODY - x->errbody.len;
@@ -229,7 +304,7 @@ static int curl_error(struct xfer *x, CURLcode cc, const char *detail, char err[
         return -ECONNREFUSED;
     }
     snprintf(err, CLEW_ERR_LEN, "clewd at %.*s: %s", n, srv,
-             detail[0] ? detail : curl_easy_strerror(cc));
+             detail[0] ? detail : curl.easy_strerror(cc));
     return -EIO;
 }
 
@@ -244,7 +319,7 @@ static int set_options(struct xfer *x, struct curl_slist **hdrs, struct clew_buf
         clew_buf_init(&h);
         rc = clew_buf_append(&h, "Authorization: Bearer ", 22);
         rc = rc ? rc : clew_buf_append(&h, token, strlen(token) + 1);
-        struct curl_slist *l = rc ? NULL : curl_slist_append(NULL, (const char *)h.data);
+        struct curl_slist *l = rc ? NULL : curl.slist_append(NULL, (const char *)h.data);
         clew_buf_close(&h);
         rc = rc ? rc : l == NULL ? -ENOMEM : 0;
         *hdrs = l;
@@ -253,39 +328,37 @@ static int set_options(struct xfer *x, struct curl_slist **hdrs, struct clew_buf
         return rc;
     }
     CURL *c = x->curl;
-    curl_easy_setopt(c, CURLOPT_URL, (const char *)url->data);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "clew");
+    curl.easy_setopt(c, CURLOPT_URL, (const char *)url->data);
+    curl.easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+    curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl.easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl.easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl.easy_setopt(c, CURLOPT_HEADERDATA, x);
+    curl.easy_setopt(c, CURLOPT_USERAGENT, "clew");
     return 0;
 }
 
 static int perform(struct xfer *x, char err[CLEW_ERR_LEN])
 {
-    static int inited;
-    if (!inited && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        snprintf(err, CLEW_ERR_LEN, "libcurl did not initialise");
-        return -EIO;
+    x->meta = (struct clew_http_meta){ -1, -1, -1, 0 };
+    int rc = clew_http_curl_load(NULL, err);
+    if (rc < 0) {
+        return rc;
     }
-    inited = 1;
     char detail[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
     struct clew_buf url;
     clew_buf_init(&url);
     clew_buf_init(&x->pending);
     clew_buf_init(&x->errbody);
-    x->meta = (struct clew_http_meta){ -1, -1, -1, 0 };
-    int rc = (x->curl = curl_easy_init()) == NULL ? -ENOMEM : set_options(x, &hdrs, &url);
+    rc = (x->curl = curl.easy_init()) == NULL ? -ENOMEM : set_options(x, &hdrs, &url);
     if (rc == 0) {
-        curl_easy_setopt(x->curl, CURLOPT_ERRORBUFFER, detail);
-        CURLcode cc = curl_easy_perform(x->curl);
-        curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &x->meta.status);
+        curl.easy_setopt(x->curl, CURLOPT_ERRORBUFFER, detail);
+        CURLcode cc = curl.easy_perform(x->curl);
+        curl.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &x->meta.status);
         rc = x->cb_rc != 0                       ? x->cb_rc
              : cc != CURLE_OK                    ? curl_error(x, cc, detail, err)
              : x->meta.status != 200             ? status_error(x, err)
@@ -297,8 +370,10 @@ static int perform(struct xfer *x, char err[CLEW_ERR_LEN])
     if (x->cb_rc < 0 && x->cb_rc != -EPIPE) {
         snprintf(err, CLEW_ERR_LEN, "reading from clewd: %s", clew_strerror(x->cb_rc));
     }
-    curl_easy_cleanup(x->curl);
-    curl_slist_free_all(hdrs);
+    if (x->curl != NULL) {
+        curl.easy_cleanup(x->curl);
+    }
+    curl.slist_free_all(hdrs);
     clew_buf_close(&url);
     clew_buf_close(&x->pending);
     clew_buf_close(&x->errbody);

@@ -41,6 +41,14 @@ int clew_http_url_escape(struct clew_buf *url, const char *s);
  * NUL). Returns 0 or -ENOMEM. */
 int clew_http_url_add(struct clew_buf *url, const char *key, const char *value);
 
+/* Loads libcurl (soname, NULL: the system's "libcurl.so.4") with dlopen,
+ * once: `clew` does not link it, so commands that never talk to clewd do
+ * not pay for loading it and its thirty dependencies. clew_http_get* call
+ * it; a later call after a success does nothing. Returns 0, or
+ * CLEW_ENOTFOUND ("--server needs libcurl ... install libcurl4") or -EIO
+ * (not a usable libcurl) with err set. Main thread. */
+int clew_http_curl_load(const char *soname, char err[CLEW_ERR_LEN]);
+
 /* GETs req and appends the body of a 200 answer to body. meta may be NULL.
  * Returns 0, or a negative error with err set: the connection failed
  * ("cannot reach clewd at URL (is it running? ...)"), or clewd said no: 400

@@ -2,9 +2,10 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "query/matcher.h"
 
-#include <emmintrin.h>
 #include <errno.h>
+#include <immintrin.h>
 #include <pcre2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,18 +144,59 @@ static long find_simd(const struct finder *f, const char *hay, size_t len, size_
     return -1;
 }
 
-static long finder_find(const struct finder *f, const char *hay, size_t len)
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define HAVE_AVX2_PATH 1
+
+__attribute__((target("avx2"))) static __m256i eq_byte32(__m256i v, unsigned char c, int icase)
 {
-    if (len < f->nlen) {
-        return -1;
+    __m256i e = _mm256_cmpeq_epi8(v, _mm256_set1_epi8((char)c));
+    if (icase && c >= 'a' && c <= 'z') {
+        e = _mm256_or_si256(e, _mm256_cmpeq_epi8(v, _mm256_set1_epi8((char)(c - 32))));
     }
-    size_t i = 0;
-    if (len >= f->nlen + 15) {
-        long k = find_simd(f, hay, len, &i);
-        if (k >= 0) {
-            return k;
+    return e;
+}
+
+/* find_simd, 32 positions at a time, on CPUs with AVX2 (have_avx2). */
+__attribute__((target("avx2"))) static long find_avx2(const struct finder *f, const char *hay,
+                                                      size_t len, size_t *at)
+{
+    const unsigned char b1 = (unsigned char)f->needle[f->i1];
+    const unsigned char b2 = (unsigned char)f->needle[f->i2];
+    size_t last = len - f->nlen - 31, i = 0;
+    for (; i <= last; i += 32) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(hay + i + f->i1));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(hay + i + f->i2));
+        unsigned m = (unsigned)_mm256_movemask_epi8(
+            _mm256_and_si256(eq_byte32(a, b1, f->icase), eq_byte32(b, b2, f->icase)));
+        while (m != 0) {
+            size_t k = i + (size_t)__builtin_ctz(m);
+            if (verify(f, hay + k)) {
+                return (long)k;
+            }
+            m &= m - 1;
         }
     }
+    *at = i;
+    return -1;
+}
+
+static int have_avx2(void)
+{
+    static atomic_int known; /* 0: not asked yet, 1: no, 2: yes */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k == 0) {
+        __builtin_cpu_init();
+        k = __builtin_cpu_supports("avx2") ? 2 : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
+}
+#endif
+
+/* The byte-at-a-time search from position i on: the tail the SIMD loops
+ * leave. */
+static long find_tail(const struct finder *f, const char *hay, size_t len, size_t i)
+{
     const unsigned char b1 = (unsigned char)f->needle[f->i1];
     for (; i + f->nlen <= len; i++) {
         unsigned char c = (unsigned char)hay[i + f->i1];
@@ -163,6 +205,26 @@ static long finder_find(const struct finder *f, const char *hay, size_t len)
         }
     }
     return -1;
+}
+
+static long finder_find(const struct finder *f, const char *hay, size_t len)
+{
+    if (len < f->nlen) {
+        return -1;
+    }
+    size_t i = 0;
+    long k = -1;
+    int wide = 0;
+#ifdef HAVE_AVX2_PATH
+    wide = len >= f->nlen + 31 && have_avx2();
+    if (wide) {
+        k = find_avx2(f, hay, len, &i);
+    }
+#endif
+    if (!wide && len >= f->nlen + 15) {
+        k = find_simd(f, hay, len, &i);
+    }
+    return k >= 0 ? k : find_tail(f, hay, len, i);
 }
 
 long clew_matcher_find(const char *hay, size_t len, const char *needle, size_t nlen, int icase)

@@ -6,7 +6,7 @@
  * every record: patterns with -i, -v, -F and anchors, time, label, level
  * and trace filters, order (and --reverse) across segments and the WAL,
  * -m early stop, -c, damaged blocks, bad patterns, the match and time
- * limits. */
+ * limits, cancelling. */
 /* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -638,6 +638,78 @@ static void test_emit_stops(void **state)
     clew_query_free(q);
 }
 
+/* clew_query_cancel from emit, from progress and before the run. */
+struct canceller {
+    struct clew_query *q;
+    int n, at; /* records emitted; cancel at the at-th */
+};
+
+static int cancel_in_emit(void *ud, const struct clew_record *r)
+{
+    struct canceller *c = ud;
+    (void)r;
+    if (++c->n == c->at) {
+        clew_query_cancel(c->q);
+    }
+    return 0;
+}
+
+static void cancel_in_progress(void *ud, const struct clew_query_stats *st, double done)
+{
+    (void)st;
+    (void)done;
+    clew_query_cancel(((struct canceller *)ud)->q);
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    struct clew_query_spec sp;
+    clew_query_spec_init(&sp);
+    struct clew_query_stats st;
+    char err[CLEW_ERR_LEN];
+    struct canceller c = { NULL, 0, 3 };
+    /* from emit: no record after the cancel */
+    assert_int_equal(clew_query_new(&sp, &c.q, err), 0);
+    assert_int_equal(clew_query_run(c.q, tmpdir, cancel_in_emit, NULL, &c, &st, err), -ECANCELED);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(st.matched, 3);
+    assert_non_null(strstr(err, "query cancelled"));
+    /* it stays: a later run stops at once */
+    c.n = 0;
+    err[0] = '\0';
+    assert_int_equal(clew_query_run(c.q, tmpdir, cancel_in_emit, NULL, &c, &st, err), -ECANCELED);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(st.blocks_read, 0);
+    assert_non_null(strstr(err, "query cancelled"));
+    clew_query_free(c.q);
+    /* a scan that finds nothing (nothing to emit) stops taking blocks */
+    sp.pattern = "no such text anywhere";
+    sp.count_only = 1;
+    sp.progress_ns = 1;
+    assert_int_equal(clew_query_new(&sp, &c.q, err), 0);
+    assert_int_equal(clew_query_run(c.q, tmpdir, cancel_in_emit, NULL, &c, &st, err), 0);
+    uint64_t all = st.blocks_read;
+    clew_query_free(c.q);
+    assert_true(all > 30);
+    sp.progress = cancel_in_progress;
+    assert_int_equal(clew_query_new(&sp, &c.q, err), 0);
+    assert_int_equal(clew_query_run(c.q, tmpdir, cancel_in_emit, NULL, &c, &st, err), -ECANCELED);
+    assert_true(st.blocks_read < all / 2);
+    clew_query_free(c.q);
+}
+
+static void flip_byte(const char *path, uint64_t at)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    char c = 0;
+    assert_int_equal(pread(fd, &c, 1, (off_t)at), 1);
+    c = (char)(c ^ 0x5a);
+    assert_int_equal(pwrite(fd, &c, 1, (off_t)at), 1);
+    close(fd);
+}
+
 /* A segment with a damaged block: reported once, the other blocks read. */
 static void test_damaged_block(void **state)
 {
@@ -646,8 +718,12 @@ static void test_damaged_block(void **state)
     snprintf(dir, sizeof(dir), "%s/damaged", tmpdir);
     assert_int_equal(mkdir(dir, 0755), 0);
     struct clew_record batch[200];
+    static char fields[200][48];
     for (int i = 0; i < 200; i++) {
         batch[i] = recs[i].r;
+        int n = snprintf(fields[i], sizeof(fields[i]), "{\"order\":%d,\"k\":\"v%x\"}", i,
+                         (unsigned)i * 2654435761u);
+        batch[i].fields = (struct clew_str){ fields[i], (size_t)n };
     }
     struct clew_seg_opts o;
     clew_seg_opts_default(&o);
@@ -662,13 +738,7 @@ static void test_damaged_block(void **state)
     uint64_t off, clen, rlen;
     assert_int_equal(clew_seg_block_column(seg, 1, 4, &off, &clen, &rlen), 0); /* message */
     clew_seg_free(seg);
-    int fd = open(path, O_RDWR);
-    assert_true(fd >= 0);
-    char c = 0;
-    assert_int_equal(pread(fd, &c, 1, (off_t)(off + clen / 2)), 1);
-    c = (char)(c ^ 0x5a);
-    assert_int_equal(pwrite(fd, &c, 1, (off_t)(off + clen / 2)), 1);
-    close(fd);
+    flip_byte(path, off + clen / 2);
     struct clew_query_spec sp;
     clew_query_spec_init(&sp);
     static struct got g;
@@ -680,17 +750,39 @@ static void test_damaged_block(void **state)
     for (size_t k = 0; k < g.n; k++) { /* blocks 0, 2, 3 in order */
         assert_int_equal(g.ids[k], (int)(k < 50 ? k : k + 50));
     }
+    /* block 2's fields too: a selective pattern reads them only for the
+     * blocks with a match (clew_seg_block_read_more), and the damage found
+     * then skips the block as well */
+    assert_int_equal(clew_seg_open(path, &seg, err), 0);
+    assert_int_equal(clew_seg_block_column(seg, 2, 5, &off, &clen, &rlen), 0); /* fields */
+    clew_seg_free(seg);
+    assert_true(clen > 8);
+    flip_byte(path, off + clen / 2);
+    sp.pattern = "r0";
+    assert_int_equal(run_spec(&sp, dir, &g, &st), 0);
+    assert_int_equal(g.damaged, 2);
+    assert_int_equal(g.n, 100);
+    for (size_t k = 0; k < g.n; k++) { /* blocks 0 and 3 */
+        assert_int_equal(g.ids[k], (int)(k < 50 ? k : k + 100));
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_required_literal),  cmocka_unit_test(test_find),
-        cmocka_unit_test(test_candidates),        cmocka_unit_test(test_bad_pattern),
-        cmocka_unit_test(test_patterns),          cmocka_unit_test(test_fixed),
-        cmocka_unit_test(test_order_and_reverse), cmocka_unit_test(test_filters),
-        cmocka_unit_test(test_max_count),         cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_emit_stops),        cmocka_unit_test(test_damaged_block),
+        cmocka_unit_test(test_required_literal),
+        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_candidates),
+        cmocka_unit_test(test_bad_pattern),
+        cmocka_unit_test(test_patterns),
+        cmocka_unit_test(test_fixed),
+        cmocka_unit_test(test_order_and_reverse),
+        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_max_count),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_emit_stops),
+        cmocka_unit_test(test_damaged_block),
+        cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
