@@ -41,12 +41,15 @@ struct clew_store {
     void *ud;
 
     pthread_mutex_t lock;
-    pthread_cond_t wake;   /* flusher: work to do             */
-    pthread_cond_t sealed; /* clew_store_seal: a seal finished */
-    pthread_t thread;
-    int thread_started;
-    int stop;
+    pthread_cond_t wake;      /* flusher: work to do                  */
+    pthread_cond_t seal_wake; /* sealer: a memtable waits to be sealed */
+    pthread_cond_t sealed;    /* a seal finished (or failed)           */
+    pthread_t thread, sealer;
+    int thread_started, sealer_started;
+    int stop;        /* the flusher's last round            */
+    int sealer_stop; /* the sealer's last pass (after it)   */
     int sync_now;
+    int last_seal_rc; /* of the sealer's latest attempt */
 
     struct clew_wal *wal;
     uint64_t last_gen;
@@ -315,6 +318,7 @@ static int rotate(struct clew_store *s, char err[CLEW_ERR_LEN])
         s->active_incomplete = 0;
         s->active_first_wall = 0;
         notify_durable(s, s->last_seq);
+        pthread_cond_signal(&s->seal_wake);
         return 0;
     }
     if (w != NULL) {
@@ -343,6 +347,7 @@ static int seal_pending(struct clew_store *s, int64_t now, char err[CLEW_ERR_LEN
         int rc = it.incomplete ? seal_from_wal(s, clew_memtable_gen(it.m), err)
                                : seal_memtable(s, it.m, err);
         pthread_mutex_lock(&s->lock);
+        s->last_seal_rc = rc;
         if (rc < 0) {
             s->st.seal_errors++;
             pthread_cond_broadcast(&s->sealed);
@@ -375,7 +380,20 @@ static int seal_due(struct clew_store *s, int64_t mono, int64_t wall)
     return clew_hour_floor(wall) != clew_hour_floor(s->active_first_wall);
 }
 
-/* One round of the flusher's work. Lock held. */
+/* An explicit seal (clew_store_seal, stop): waits until the sealer has
+ * sealed every waiting memtable or failed at one. Lock held. */
+static int wait_sealed(struct clew_store *s)
+{
+    uint64_t seal_errors = s->st.seal_errors;
+    while (s->nsealing > 0 && s->st.seal_errors == seal_errors) {
+        pthread_cond_wait(&s->sealed, &s->lock);
+    }
+    return s->nsealing > 0 ? s->last_seal_rc : 0;
+}
+
+/* One round of the flusher's work: durability first, then the decision to
+ * seal (the sealer thread does the sealing, so acks never wait for it).
+ * Lock held. */
 static void flush_round(struct clew_store *s)
 {
     char err[CLEW_ERR_LEN] = "";
@@ -384,18 +402,12 @@ static void flush_round(struct clew_store *s)
     int want_seal = s->seal_req != s->seal_done;
     uint64_t req = s->seal_req;
     int rc = 0;
-    if (seal_due(s, mono, wall)) {
-        rc = rotate(s, err);
-    }
-    if (s->nsealing > 0) {
-        int src = seal_pending(s, s->stop ? INT64_MAX : mono, err);
-        rc = rc ? rc : src;
-    }
-    if (rc < 0) {
+    if (seal_due(s, mono, wall) && (rc = rotate(s, err)) < 0) {
         note(s, "seal failed (will retry): %s", err);
     }
     if (want_seal) {
-        s->seal_rc = rc;
+        int src = wait_sealed(s);
+        s->seal_rc = rc ? rc : src;
         s->seal_done = req;
         pthread_cond_broadcast(&s->sealed);
     }
@@ -405,6 +417,45 @@ static void flush_round(struct clew_store *s)
         clew_store_apply_retention(s);
         pthread_mutex_lock(&s->lock);
     }
+}
+
+/* The monotonic time of the next seal attempt; INT64_MAX if none waits. */
+static int64_t next_seal_at(const struct clew_store *s)
+{
+    int64_t t = INT64_MAX;
+    for (size_t i = 0; i < s->nsealing; i++) {
+        t = s->sealing[i].next_try < t ? s->sealing[i].next_try : t;
+    }
+    return t;
+}
+
+/* The sealer: turns frozen memtables into segments, off the flusher so
+ * that fsyncs and durable notifications go on while a seal runs. After
+ * sealer_stop it makes one last attempt at everything still waiting. */
+static void *sealer_main(void *arg)
+{
+    struct clew_store *s = arg;
+    char err[CLEW_ERR_LEN];
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        int last = s->sealer_stop;
+        int64_t mono = clew_time_mono_ns(), at = next_seal_at(s);
+        if (!last && at > mono) {
+            int64_t t = at == INT64_MAX ? mono + CLEW_NS_PER_SEC : at;
+            struct timespec ts = { .tv_sec = t / CLEW_NS_PER_SEC, .tv_nsec = t % CLEW_NS_PER_SEC };
+            pthread_cond_timedwait(&s->seal_wake, &s->lock, &ts);
+            continue;
+        }
+        err[0] = '\0';
+        if (s->nsealing > 0 && seal_pending(s, last ? INT64_MAX : mono, err) < 0) {
+            note(s, "seal failed (will retry): %s", err);
+        }
+        if (last) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
 }
 
 static void *flusher_main(void *arg)
@@ -450,6 +501,7 @@ int clew_store_open(const struct clew_store_config *cfg, clew_store_durable_cb d
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &ca);
+    pthread_cond_init(&s->seal_wake, &ca);
     pthread_cond_init(&s->sealed, &ca);
     pthread_condattr_destroy(&ca);
     int rc = -ENOMEM;
@@ -477,6 +529,11 @@ int clew_store_open(const struct clew_store_config *cfg, clew_store_durable_cb d
     }
     clew_wal_set_lz4(s->wal, s->cfg.wal_lz4_accel);
     s->last_retention = clew_time_mono_ns() - RETENTION_EVERY_NS; /* run soon */
+    if ((rc = -pthread_create(&s->sealer, NULL, sealer_main, s)) < 0) {
+        snprintf(err, CLEW_ERR_LEN, "starting the sealer: %s", clew_strerror(rc));
+        goto fail;
+    }
+    s->sealer_started = 1;
     if ((rc = -pthread_create(&s->thread, NULL, flusher_main, s)) < 0) {
         snprintf(err, CLEW_ERR_LEN, "starting the flusher: %s", clew_strerror(rc));
         goto fail;
@@ -631,6 +688,13 @@ int clew_store_close(struct clew_store *s)
         pthread_cond_broadcast(&s->sealed);
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->thread, NULL);
+    }
+    if (s->sealer_started) { /* after the flusher's last rotation */
+        pthread_mutex_lock(&s->lock);
+        s->sealer_stop = 1;
+        pthread_cond_signal(&s->seal_wake);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->sealer, NULL);
         rc = s->nsealing > 0 ? CLEW_ECLOSED : 0; /* a seal failed: the WAL keeps them */
     }
     if (s->wal != NULL) {
@@ -647,6 +711,7 @@ int clew_store_close(struct clew_store *s)
     }
     clew_free(s->sealing);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->seal_wake);
     pthread_cond_destroy(&s->sealed);
     pthread_mutex_destroy(&s->lock);
     clew_free(s->data_dir);
