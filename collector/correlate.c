@@ -38,10 +38,11 @@
 #include "collector/trace_id.h"
 #include "common/alloc.h"
 
-#define SCRATCH_SIZE 4096 /* decoded escaped JSON strings of one record */
-#define MAX_DEPTH    32   /* JSON nesting the walker follows            */
-#define KEY_MAX      48   /* longest normalised key compared            */
-#define MATCH_LIMIT  1000000
+#define SCRATCH_SIZE   4096 /* decoded escaped JSON strings of one record */
+#define MAX_DEPTH      32   /* JSON nesting the walker follows            */
+#define KEY_MAX        48   /* longest normalised key compared            */
+#define MATCH_LIMIT    1000000
+#define STREAM_KEY_MAX 1024 /* stream keys compared and hashed in one piece */
 
 /* ------------------------------------------------------------ candidates */
 
@@ -59,6 +60,7 @@ struct idv {
     uint16_t len; /* 0: empty */
     uint8_t kind;
     uint8_t rank; /* lower wins */
+    uint8_t hex;  /* VC_HEX / VC_LHEX of the value (see value_class) */
 };
 
 struct cand {
@@ -156,6 +158,8 @@ struct clew_correlator {
     struct upat *pats;
     size_t npats;
     /* streams */
+    unsigned char last_key[STREAM_KEY_MAX]; /* the last record's stream key */
+    size_t last_len;                        /* 0: none (or too long)        */
     struct stream *ent;
     uint32_t *slots; /* entry index + 1; 0 = empty */
     size_t mask, count;
@@ -518,39 +522,107 @@ static int placeholder(const char *p, size_t n)
            ieq(p, n, "undefined") || ieq(p, n, "n/a");
 }
 
-/* Checks (and for Datadog ids, re-kinds) a trimmed value; 1 = usable. */
-static int value_ok(const char *p, size_t n, uint8_t *kind)
+/* What value_class found: every byte printable (0x21-0x7e), hex, lower
+ * hex, '0'. */
+enum { VC_PRINT = 1, VC_HEX = 2, VC_LHEX = 4, VC_ZERO = 8 };
+
+#define REP(b) (UINT64_C(0x0101010101010101) * (uint8_t)(b))
+#define HIGHS  REP(0x80)
+/* Per byte of a word whose bytes are all < 0x80: high bit set where the
+ * byte is >= lo, resp. > hi (no carry crosses a byte). */
+#define GE(w, lo) (((w) + REP(0x80 - (lo))) & HIGHS)
+#define GT(w, hi) (((w) + REP(0x7f - (hi))) & HIGHS)
+
+static uint64_t load8(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* The bytes p[0..n), n < 8, as a word padded with '0' (neutral to every
+ * class of value_class). */
+static uint64_t load_short(const char *p, size_t n)
+{
+    unsigned char b[8];
+    memset(b, '0', 8);
+    for (size_t i = 0; i < n; i++) {
+        b[i] = (unsigned char)p[i];
+    }
+    uint64_t w;
+    memcpy(&w, b, 8);
+    return w;
+}
+
+/* Classifies n bytes eight at a time (the last word overlaps the one
+ * before it, which these all-bytes tests allow). Returns VC_* flags. */
+static unsigned value_class(const char *p, size_t n)
+{
+    uint64_t print = HIGHS, hex = HIGHS, lhex = HIGHS, high = 0, zero = 1;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = n < 8 ? load_short(p, n) : load8(p + (n - i < 8 ? n - 8 : i));
+        uint64_t lw = w | REP(0x20), digit = GE(w, '0') & ~GT(w, '9');
+        high |= w & HIGHS;
+        print &= GE(w, 0x21) & ~GT(w, 0x7e);
+        hex &= digit | (GE(lw, 'a') & ~GT(lw, 'f'));
+        lhex &= digit | (GE(w, 'a') & ~GT(w, 'f'));
+        zero &= w == REP('0');
+    }
+    if (high != 0) {
+        return 0;
+    }
+    return (print == HIGHS ? VC_PRINT : 0) | (hex == HIGHS ? VC_HEX : 0) |
+           (lhex == HIGHS ? VC_LHEX : 0) | (zero ? VC_ZERO : 0);
+}
+
+/* 1 when all eight bytes of w are [0-9A-Za-z-] (hex ids, UUIDs,
+ * traceparents: none of them ends a text value). */
+static int word_is_alnum_dash(uint64_t w)
+{
+    uint64_t w7 = w & REP(0x7f), lw = w7 | REP(0x20);
+    uint64_t ok = (GE(w7, '0') & ~GT(w7, '9')) | (GE(lw, 'a') & ~GT(lw, 'z')) |
+                  (~GE(w7 ^ REP('-'), 1) & HIGHS);
+    return (ok & ~(w & HIGHS)) == HIGHS;
+}
+
+/* Checks (and for Datadog ids, re-kinds) a trimmed value; returns its
+ * VC_* class with VC_PRINT set when usable, else 0. */
+static unsigned value_ok(const char *p, size_t n, uint8_t *kind)
 {
     uint64_t d;
     if ((*kind == K_DD_TRACE || *kind == K_DD_SPAN) && !parse_u64(p, n, &d)) {
         *kind = *kind == K_DD_TRACE ? K_TRACE : K_SPAN;
     }
     if (*kind == K_DD_TRACE || *kind == K_DD_SPAN) {
-        return 1;
+        return VC_PRINT;
     }
     size_t max = *kind == K_SPAN ? CLEW_CORR_MAX_SPAN : CLEW_CORR_MAX_ID;
     if (n == 0 || n > max || placeholder(p, n)) {
         return 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!IS(p[i], C_PRINT)) {
-            return 0;
-        }
-    }
+    unsigned vc = value_class(p, n);
     /* All-zero hex ids ("0" from OTel Python without a span) mean "none". */
-    return *kind == K_REQ || !all_char(p, n, '0');
+    if (!(vc & VC_PRINT) || (*kind != K_REQ && (vc & VC_ZERO))) {
+        return 0;
+    }
+    return vc;
 }
 
 static void set_idv(struct idv *v, const char *p, size_t n, uint8_t kind, uint8_t rank)
 {
     trim(&p, &n);
-    if ((v->len != 0 && rank >= v->rank) || !value_ok(p, n, &kind)) {
+    if (v->len != 0 && rank >= v->rank) {
+        return;
+    }
+    unsigned vc = value_ok(p, n, &kind);
+    if (vc == 0) {
         return;
     }
     v->p = p;
     v->len = (uint16_t)n;
     v->kind = kind;
     v->rank = rank;
+    v->hex = (uint8_t)(vc & (VC_HEX | VC_LHEX));
 }
 
 /* Normalises v into out (room for CLEW_CORR_MAX_ID bytes). Returns the length. */
@@ -567,14 +639,17 @@ static size_t norm(const struct idv *v, char *out)
         return 16;
     }
     size_t n = v->len;
-    if (v->kind == K_REQ || !all_hex(v->p, n)) {
+    if (v->kind == K_REQ || !(v->hex & VC_HEX)) {
         memcpy(out, v->p, n);
         return n;
     }
     size_t pad = n == 16 && (v->kind == K_TRACE || v->kind == K_DD_TRACE) ? 16 : 0;
     memset(out, '0', pad);
-    for (size_t i = 0; i < n; i++) {
-        out[pad + i] = (char)(v->p[i] | (IS(v->p[i], C_LHEX) ? 0 : 0x20)); /* hex: A-F -> a-f */
+    memcpy(out + pad, v->p, n);
+    if (!(v->hex & VC_LHEX)) {
+        for (size_t i = 0; i < n; i++) {
+            out[pad + i] |= 0x20; /* hex only: A-F -> a-f, digits stay */
+        }
     }
     return pad + n;
 }
@@ -597,6 +672,17 @@ static size_t norm_key(const char *k, size_t n, char *out)
         out[m++] = (char)lower((unsigned char)c);
     }
     return m;
+}
+
+/* 0 when raw key k cannot name an id: every known name ends in 'd', 't'
+ * or '3' once '_' and '-' are dropped (see key_defs). */
+static int key_may_match(const char *k, size_t n)
+{
+    while (n > 0 && (k[n - 1] == '_' || k[n - 1] == '-')) {
+        n--;
+    }
+    char last = n > 0 ? (char)(k[n - 1] | 0x20) : 0;
+    return last == 'd' || last == 't' || last == '3';
 }
 
 static const struct kdef *lookup_key(const char *k, size_t n)
@@ -805,8 +891,12 @@ static int jobject(struct jw *w, int depth, const char *parent, size_t pn)
         if (w->p >= w->e || *w->p != '"' || jstr(w, &k, &kn, &esc) != 0) {
             return -1;
         }
-        /* Keys with escapes are not ids' names: classify them as none. */
-        nk = esc ? 0 : norm_key(k, kn, kbuf);
+        /* Keys with escapes are not ids' names: classify them as none.
+         * Most keys are rejected by their last letter; only those and
+         * the keys of nested values (the parent of their members) are
+         * normalised. */
+        int maybe = !esc && key_may_match(k, kn);
+        nk = maybe ? norm_key(k, kn, kbuf) : 0;
         const struct kdef *d = nk > 0 ? classify(kbuf, nk, parent, pn) : NULL;
         jws(w);
         if (w->p >= w->e || *w->p != ':') {
@@ -814,6 +904,9 @@ static int jobject(struct jw *w, int depth, const char *parent, size_t pn)
         }
         w->p++;
         jws(w);
+        if (!esc && !maybe && w->p < w->e && (*w->p == '{' || *w->p == '[')) {
+            nk = norm_key(k, kn, kbuf);
+        }
         if (jvalue(w, depth, d, kbuf, nk) != 0) {
             return -1;
         }
@@ -966,8 +1059,11 @@ static void text_kv(struct doc *d, const char *m, size_t n, size_t i)
         }
         return;
     }
-    size_t ve = v;
-    while (ve < n && ve - v < 512 && !value_end((unsigned char)m[ve])) {
+    size_t ve = v, lim = n - v < 512 ? n : v + 512;
+    while (lim - ve >= 8 && word_is_alnum_dash(load8(m + ve))) {
+        ve += 8;
+    }
+    while (ve < lim && !value_end((unsigned char)m[ve])) {
         ve++;
     }
     while (ve > v && (m[ve - 1] == '.' || m[ve - 1] == ':')) {
@@ -1359,18 +1455,42 @@ static void slot_remove(struct clew_correlator *c, uint32_t i)
     c->slots[at] = 0;
 }
 
-static void stream_hash(const struct clew_record *r, uint64_t *h0, uint64_t *h1)
+static const int key_labels[4] = { CLEW_LABEL_HOST, CLEW_LABEL_SERVICE, CLEW_LABEL_CONTAINER_ID,
+                                   CLEW_LABEL_STREAM };
+
+/* Writes r's stream key, the four labels each after its 32-bit length,
+ * into key[STREAM_KEY_MAX]. Returns its length, or 0 when it does not fit. */
+static size_t stream_key(const struct clew_record *r, unsigned char *key)
 {
-    static const int which[4] = { CLEW_LABEL_HOST, CLEW_LABEL_SERVICE, CLEW_LABEL_CONTAINER_ID,
-                                  CLEW_LABEL_STREAM };
-    unsigned char buf[1024];
     size_t n = 0;
-    uint64_t seed = 0;
-    XXH128_hash_t h = { 0, 0 };
     for (int k = 0; k < 4; k++) {
-        struct clew_str s = r->labels[which[k]];
+        struct clew_str s = r->labels[key_labels[k]];
+        if (n + s.len + 4 > STREAM_KEY_MAX) {
+            return 0;
+        }
+        uint32_t len = (uint32_t)s.len;
+        memcpy(key + n, &len, 4);
+        if (s.len > 0) {
+            memcpy(key + n + 4, s.ptr, s.len);
+        }
+        n += 4 + s.len;
+    }
+    return n;
+}
+
+/* The 128-bit hash of r's stream: of key[0..n) when n > 0, else (long
+ * labels) a chain of the hashes of the parts. */
+static XXH128_hash_t stream_hash(const struct clew_record *r, const unsigned char *key, size_t n)
+{
+    unsigned char buf[STREAM_KEY_MAX];
+    uint64_t seed = 0;
+    XXH128_hash_t h;
+    if (n > 0) {
+        return XXH3_128bits_withSeed(key, n, 0);
+    }
+    for (int k = 0; k < 4; k++) {
+        struct clew_str s = r->labels[key_labels[k]];
         if (n + s.len + 4 > sizeof(buf)) {
-            /* Long labels: chain hashes instead of one buffer. */
             h = XXH3_128bits_withSeed(buf, n, seed);
             seed = h.low64 ^ h.high64;
             n = 0;
@@ -1387,21 +1507,28 @@ static void stream_hash(const struct clew_record *r, uint64_t *h0, uint64_t *h1)
         }
         n += 4 + s.len;
     }
-    h = XXH3_128bits_withSeed(buf, n, seed);
-    *h0 = h.low64;
-    *h1 = h.high64;
+    return XXH3_128bits_withSeed(buf, n, seed);
 }
 
 /* The entry of r's stream, created (evicting the least recently used one)
- * when new; NULL when inheritance is off. *fresh says it was created. */
+ * when new; NULL when inheritance is off. *fresh says it was created.
+ * Consecutive records of one stream (a Forward batch is one container)
+ * find their entry by comparing the key with the last one, unhashed. */
 static struct stream *stream_get(struct clew_correlator *c, const struct clew_record *r, int *fresh)
 {
-    uint64_t h0, h1;
+    unsigned char key[STREAM_KEY_MAX];
     *fresh = 0;
     if (c->ent == NULL) {
         return NULL;
     }
-    stream_hash(r, &h0, &h1);
+    size_t kn = stream_key(r, key);
+    if (kn > 0 && kn == c->last_len && memcmp(key, c->last_key, kn) == 0) {
+        return &c->ent[c->head]; /* the last record's entry, still the LRU head */
+    }
+    XXH128_hash_t h = stream_hash(r, key, kn);
+    uint64_t h0 = h.low64, h1 = h.high64;
+    c->last_len = kn;
+    memcpy(c->last_key, key, kn);
     size_t at = h0 & c->mask;
     while (c->slots[at] != 0) {
         uint32_t i = c->slots[at] - 1;
@@ -1601,24 +1728,31 @@ static void propagate(struct clew_correlator *c, const struct clew_record *r, in
     }
 }
 
-/* The trace-like candidates in priority order, with their sources. */
+/* The trace-like candidates that hold a trace id, in priority order, with
+ * their sources. */
 static size_t trace_order(struct clew_correlator *c, int msg_json, const struct cand **list,
                           int *src)
 {
     static const int gsrc[GR_COUNT] = { 0, CLEW_CORR_TRACEPARENT, CLEW_CORR_B3, CLEW_CORR_B3,
                                         CLEW_CORR_TEXT };
     size_t n = 0;
-    list[n] = &c->rec;
-    src[n++] = CLEW_CORR_RECORD;
+    if (c->rec.trace.len > 0) {
+        list[n] = &c->rec;
+        src[n++] = CLEW_CORR_RECORD;
+    }
     for (int d = 0; d < 2; d++) {
         int named = d == 0 ? CLEW_CORR_FIELD : msg_json ? CLEW_CORR_MESSAGE_JSON : CLEW_CORR_TEXT;
         for (int g = 0; g < GR_COUNT; g++) {
-            list[n] = &c->docs[d].g[g];
-            src[n++] = g == GR_NAMED ? named : gsrc[g];
+            if (c->docs[d].g[g].trace.len > 0) {
+                list[n] = &c->docs[d].g[g];
+                src[n++] = g == GR_NAMED ? named : gsrc[g];
+            }
         }
     }
-    list[n] = &c->user;
-    src[n++] = CLEW_CORR_USER;
+    if (c->user.trace.len > 0) {
+        list[n] = &c->user;
+        src[n++] = CLEW_CORR_USER;
+    }
     return n;
 }
 
@@ -1629,21 +1763,19 @@ static void choose(struct clew_correlator *c, int msg_json, struct result *res)
     const struct idv *reqs[3] = { &c->docs[0].req, &c->docs[1].req, &c->user_req };
     int rsrc[3] = { CLEW_CORR_FIELD, msg_json ? CLEW_CORR_MESSAGE_JSON : CLEW_CORR_TEXT,
                     CLEW_CORR_USER };
-    size_t n = trace_order(c, msg_json, list, src), k = 0;
-    while (k < n && list[k]->trace.len == 0) {
-        k++;
-    }
-    if (k < n) {
-        res->tlen = norm(&list[k]->trace, res->trace);
-        res->slen = list[k]->span.len ? norm(&list[k]->span, res->span) : 0;
-        res->plen = list[k]->parent.len ? norm(&list[k]->parent, res->parent) : 0;
-        res->source = src[k];
+    size_t n = trace_order(c, msg_json, list, src);
+    if (n > 0) { /* list[0] wins */
+        res->tlen = norm(&list[0]->trace, res->trace);
+        res->slen = list[0]->span.len ? norm(&list[0]->span, res->span) : 0;
+        res->plen = list[0]->parent.len ? norm(&list[0]->parent, res->parent) : 0;
+        res->source = src[0];
     }
     /* The link: the first request id that differs from the trace id, else
      * the first other trace-like id that does. */
-    for (size_t j = 0; j < 3 + n && res->llen == 0; j++) {
-        const struct idv *v = j < 3 ? reqs[j] : &list[j - 3]->trace;
-        if (v->len == 0 || (j >= 3 && j - 3 == k)) {
+    size_t others = n > 0 ? n - 1 : 0; /* list[1..n) */
+    for (size_t j = 0; j < 3 + others && res->llen == 0; j++) {
+        const struct idv *v = j < 3 ? reqs[j] : &list[j - 2]->trace;
+        if (v->len == 0) {
             continue;
         }
         if (res->tlen == 0) { /* no trace-like id: the request id is the trace id */
