@@ -88,7 +88,7 @@ PY
     CLEWD=$!
 else
     "$BUILD/clewd" --data "$WORK/data" --syslog off --gelf off --forward "127.0.0.1:$FWD" \
-        --http off --fsync ${FSYNC:-interval} --correlate off --inject-ids off \
+        --http off --fsync ${FSYNC:-interval} --correlate off --inject-ids off ${CLEWD_OPTS:-} \
         >"$WORK/clewd.log" 2>&1 &
     CLEWD=$!
 fi
@@ -105,7 +105,7 @@ acked=0
 while [ "$acked" -lt "$LINES" ]; do
     sleep 0.05
     if [ -n "${VERBOSE:-}" ]; then
-        jq -c '[.records_queued, .records_acked, .batches_sent, .batches_acked, .inflight_bytes,
+        jq -c '[.records_queued, .records_acked, .batches_sent, .batches_acked, .ack_wait_ms_mean, .inflight_bytes,
             .queue_bytes]' "$WORK/state/status.json" 2>/dev/null || true
     fi
     acked=$(jq -r .records_acked "$WORK/state/status.json" 2>/dev/null || echo 0)

@@ -206,21 +206,23 @@ static void write_status(struct clew_agent *a)
             ts.files, ts.opened, ts.rotations, ts.truncations, ts.resumed, ts.ckpt_lost, ts.bytes,
             ts.lines, ts.bad_lines, ts.cut_lines, ts.records, ts.reread, ts.errors, ts.gz_files,
             ts.gz_skipped);
-    fprintf(
-        f,
-        " \"records_queued\":%" PRIu64 ",\"records_acked\":%" PRIu64 ",\"records_resent\":%" PRIu64
-        ",\"records_resent_total\":%" PRIu64 ",\"records_spilled\":%" PRIu64
-        ",\"records_from_disk\":%" PRIu64 ",\"batches_sent\":%" PRIu64 ",\"batches_acked\":%" PRIu64
-        ",\"bytes_sent\":%" PRIu64 ",\"connects\":%" PRIu64 ",\"connect_failures\":%" PRIu64
-        ",\"disconnects\":%" PRIu64 ",\"ack_timeouts\":%" PRIu64 ",\"protocol_errors\":%" PRIu64
-        ",\"probes\":%" PRIu64 ",\"failbacks\":%" PRIu64
-        ",\"connected\":%d,\"collector\":\"%s\",\"queue_bytes\":%" PRIu64
-        ",\"inflight_bytes\":%" PRIu64 ",\"spilling\":%d,\n",
-        fs.records_queued, fs.records_acked, fs.records_resent,
-        a->resent_base + fs.records_resent + ts.reread, fs.records_spilled, fs.records_from_disk,
-        fs.batches_sent, fs.batches_acked, fs.bytes_sent, fs.connects, fs.connect_failures,
-        fs.disconnects, fs.ack_timeouts, fs.protocol_errors, fs.probes, fs.failbacks, fs.connected,
-        fs.addr ? fs.addr : "", fs.queue_bytes, fs.inflight_bytes, fs.spilling);
+    fprintf(f,
+            " \"records_queued\":%" PRIu64 ",\"records_acked\":%" PRIu64
+            ",\"records_resent\":%" PRIu64 ",\"records_resent_total\":%" PRIu64
+            ",\"records_spilled\":%" PRIu64 ",\"records_from_disk\":%" PRIu64
+            ",\"batches_sent\":%" PRIu64 ",\"batches_acked\":%" PRIu64 ",\"ack_wait_ms_mean\":%.1f"
+            ",\"bytes_sent\":%" PRIu64 ",\"connects\":%" PRIu64 ",\"connect_failures\":%" PRIu64
+            ",\"disconnects\":%" PRIu64 ",\"ack_timeouts\":%" PRIu64 ",\"protocol_errors\":%" PRIu64
+            ",\"probes\":%" PRIu64 ",\"failbacks\":%" PRIu64
+            ",\"connected\":%d,\"collector\":\"%s\",\"queue_bytes\":%" PRIu64
+            ",\"inflight_bytes\":%" PRIu64 ",\"spilling\":%d,\n",
+            fs.records_queued, fs.records_acked, fs.records_resent,
+            a->resent_base + fs.records_resent + ts.reread, fs.records_spilled,
+            fs.records_from_disk, fs.batches_sent, fs.batches_acked,
+            fs.batches_acked ? (double)fs.ack_wait_ns / (double)fs.batches_acked / 1e6 : 0.0,
+            fs.bytes_sent, fs.connects, fs.connect_failures, fs.disconnects, fs.ack_timeouts,
+            fs.protocol_errors, fs.probes, fs.failbacks, fs.connected, fs.addr ? fs.addr : "",
+            fs.queue_bytes, fs.inflight_bytes, fs.spilling);
     fprintf(f,
             " \"buffer_bytes\":%" PRIu64 ",\"buffer_frames\":%" PRIu64
             ",\"buffer_dropped_frames\":%" PRIu64 ",\"buffer_dropped_records\":%" PRIu64

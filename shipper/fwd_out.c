@@ -402,6 +402,7 @@ static void acked(struct clew_fwd_out *o)
     o->queue_bytes -= batch_size(b);
     o->st.batches_acked++;
     o->st.records_acked += b->count;
+    o->st.ack_wait_ns += (uint64_t)(clew_time_mono_ns() - b->sent_ns);
     if (b->dseq > 0) {
         clew_dbuf_ack(o->o.dbuf, b->dseq);
     }

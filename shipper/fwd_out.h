@@ -60,6 +60,7 @@ struct clew_fwd_out_stats {
     uint64_t records_from_disk; /* records read back from the disk buffer          */
     uint64_t batches_sent;
     uint64_t batches_acked;
+    uint64_t ack_wait_ns; /* sum over acked batches of (ack - last send) */
     uint64_t bytes_sent;
     uint64_t connects;
     uint64_t connect_failures;
