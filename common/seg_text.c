@@ -106,6 +106,10 @@ void clew_seg_text_enc_reset(struct clew_seg_text_enc *e)
         memset(e->slots, 0, ((size_t)e->mask + 1) * sizeof(*e->slots));
     }
     e->ntmpl = 0;
+    for (size_t i = 0; i < CLEW_SEG_TEXT_REPEAT_SLOTS; i++) {
+        e->rep[i].used = 0;
+    }
+    e->rep_tries = e->rep_hits = 0;
     memset(e->idp, 0, sizeof(e->idp));
     memset(e->idlen, 0, sizeof(e->idlen));
     memset(e->idhex, 0, sizeof(e->idhex));
@@ -117,6 +121,9 @@ void clew_seg_text_enc_close(struct clew_seg_text_enc *e)
         clew_buf_close(&e->s[k]);
     }
     clew_buf_close(&e->cur);
+    for (size_t i = 0; i < CLEW_SEG_TEXT_REPEAT_SLOTS; i++) {
+        clew_buf_close(&e->rep[i].key);
+    }
     clew_free(e->slots);
     clew_free(e->toff);
     clew_free(e->bits);
@@ -554,8 +561,122 @@ static inline int room(struct clew_buf *b, size_t n)
     return n <= b->cap - b->len && b->data != NULL ? 0 : clew_buf_reserve(b, n);
 }
 
+/* ---- repeats ---- */
+
+/* Tries after which a column with under 1/8 hits stops looking. */
+#define REPEAT_PROBATION 1024u
+
+static int repeat_wanted(const struct clew_seg_text_enc *e, size_t len)
+{
+    return !e->repeat_off && len <= CLEW_SEG_TEXT_REPEAT_MAX &&
+           (e->rep_tries < REPEAT_PROBATION || e->rep_hits >= e->rep_tries / 8);
+}
+
+static uint64_t repeat_hash(const char *s, size_t len, const struct clew_str ids[3])
+{
+    uint64_t h = XXH3_64bits(s, len);
+    for (int q = 0; q < 3; q++) {
+        h = ids[q].len > 0 ? XXH3_64bits_withSeed(ids[q].ptr, ids[q].len, h + (uint64_t)q)
+                           : h * 31 + (uint64_t)q;
+    }
+    return h;
+}
+
+static int repeat_key_eq(const struct clew_buf *k, const char *s, size_t len,
+                         const struct clew_str ids[3])
+{
+    size_t want = len + ids[0].len + ids[1].len + ids[2].len + 3 * sizeof(size_t);
+    if (k->len != want || (len > 0 && memcmp(k->data, s, len) != 0)) {
+        return 0;
+    }
+    const uint8_t *q = k->data + len;
+    for (int i = 0; i < 3; i++) {
+        size_t n;
+        memcpy(&n, q, sizeof(n));
+        if (n != ids[i].len || (n > 0 && memcmp(q + sizeof(n), ids[i].ptr, n) != 0)) {
+            return 0;
+        }
+        q += sizeof(n) + n;
+    }
+    return 1;
+}
+
+/* Appends bytes [off, off + n) of stream b again at its end. */
+static int repeat_copy(struct clew_buf *b, size_t off, size_t n)
+{
+    if (room(b, n) < 0) {
+        return -ENOMEM;
+    }
+    memcpy(b->data + b->len, b->data + off, n);
+    b->len += n;
+    return 0;
+}
+
+/* 1: the string was a repeat and is written; 0: not found; or -ENOMEM. */
+static int repeat_emit(struct clew_seg_text_enc *e, const struct clew_seg_text_repeat *r)
+{
+    struct clew_buf *tids = &e->s[CLEW_SEG_TEXT_TIDS];
+    if (repeat_copy(&e->s[CLEW_SEG_TEXT_INTS], r->ints_off, r->ints_len) < 0 ||
+        repeat_copy(&e->s[CLEW_SEG_TEXT_HEX], r->hex_off, r->hex_len) < 0 || room(tids, 5) < 0) {
+        return -ENOMEM;
+    }
+    tids->len += put_varint(tids->data + tids->len, r->tid);
+    e->rep_hits++;
+    return 1;
+}
+
+/* Remembers what the string just added wrote (a failure only loses the
+ * entry). */
+static void repeat_keep(struct clew_seg_text_enc *e, struct clew_seg_text_repeat *r, uint64_t h,
+                        const char *s, size_t len, const struct clew_str ids[3],
+                        const size_t before[2])
+{
+    r->used = 0;
+    r->key.len = 0;
+    if (len > 0 && clew_buf_append(&r->key, s, len) < 0) {
+        return;
+    }
+    for (int i = 0; i < 3; i++) {
+        size_t n = ids[i].len;
+        if (clew_buf_append(&r->key, &n, sizeof(n)) < 0 ||
+            (n > 0 && clew_buf_append(&r->key, ids[i].ptr, n) < 0)) {
+            return;
+        }
+    }
+    r->hash = h;
+    r->tid = e->rep_last_tid;
+    r->ints_off = before[0];
+    r->ints_len = e->s[CLEW_SEG_TEXT_INTS].len - before[0];
+    r->hex_off = before[1];
+    r->hex_len = e->s[CLEW_SEG_TEXT_HEX].len - before[1];
+    r->used = 1;
+}
+
+static int tokenize_add(struct clew_seg_text_enc *e, const char *s, size_t len,
+                        const struct clew_str ids[3]);
+
 int clew_seg_text_enc_add(struct clew_seg_text_enc *e, const char *s, size_t len,
                           const struct clew_str ids[3])
+{
+    if (!repeat_wanted(e, len)) {
+        return tokenize_add(e, s, len, ids);
+    }
+    e->rep_tries++;
+    uint64_t h = repeat_hash(len > 0 ? s : "", len, ids);
+    struct clew_seg_text_repeat *r = &e->rep[h & (CLEW_SEG_TEXT_REPEAT_SLOTS - 1)];
+    if (r->used && r->hash == h && repeat_key_eq(&r->key, len > 0 ? s : "", len, ids)) {
+        return repeat_emit(e, r) < 0 ? -ENOMEM : 0;
+    }
+    size_t before[2] = { e->s[CLEW_SEG_TEXT_INTS].len, e->s[CLEW_SEG_TEXT_HEX].len };
+    int rc = tokenize_add(e, s, len, ids);
+    if (rc == 0) {
+        repeat_keep(e, r, h, len > 0 ? s : "", len, ids, before);
+    }
+    return rc;
+}
+
+static int tokenize_add(struct clew_seg_text_enc *e, const char *s, size_t len,
+                        const struct clew_str ids[3])
 {
     const uint8_t *p = len > 0 ? (const uint8_t *)s : (const uint8_t *)"";
     /* Worst cases: every byte a one-digit int (2 bytes in the template and
@@ -594,6 +715,7 @@ int clew_seg_text_enc_add(struct clew_seg_text_enc *e, const char *s, size_t len
         return -ENOMEM;
     }
     tids->len += put_varint(tids->data + tids->len, id);
+    e->rep_last_tid = id;
     return 0;
 }
 

@@ -27,6 +27,21 @@ enum {
 /* Ids shorter than this are not replaced in the text. */
 #define CLEW_SEG_TEXT_MIN_ID 8u
 
+/* A string seen before in the column (with the same ids) is not tokenized
+ * again: its template number and variables are repeated from where they
+ * were written. Direct-mapped by hash; strings up to CLEW_SEG_TEXT_REPEAT_MAX
+ * bytes. Container metadata in fields repeats record after record. */
+#define CLEW_SEG_TEXT_REPEAT_SLOTS 16u
+#define CLEW_SEG_TEXT_REPEAT_MAX   1024u
+
+struct clew_seg_text_repeat {
+    struct clew_buf key; /* the string, then the three ids with lengths */
+    uint64_t hash;
+    uint32_t tid;
+    size_t ints_off, ints_len, hex_off, hex_len; /* in the streams */
+    int used;
+};
+
 struct clew_seg_text_enc {
     struct clew_buf s[CLEW_SEG_TEXT_NSTREAMS]; /* the encoded streams       */
     struct clew_buf cur;                       /* template being built      */
@@ -39,6 +54,10 @@ struct clew_seg_text_enc {
     const char *idp[3]; /* the last ids seen, and whether each is hex */
     size_t idlen[3];
     int idhex[3];
+    struct clew_seg_text_repeat rep[CLEW_SEG_TEXT_REPEAT_SLOTS];
+    uint32_t rep_tries, rep_hits; /* in this column; few hits: stop trying */
+    uint32_t rep_last_tid;        /* template number of the latest string   */
+    int repeat_off;               /* 1: always tokenize (tests compare)     */
 };
 
 /* Sets e up empty (no allocation). */

@@ -229,6 +229,56 @@ static void test_random(void **state)
     round_trip(items, N);
 }
 
+/* Repeated strings (the container metadata in fields) are written from the
+ * repeat cache: the streams must be byte for byte those of an encoder that
+ * tokenizes every string, across ids that occur in the text or not, empty
+ * strings, strings over the cache's size limit and a reset between
+ * columns; and they must decode back. */
+static void test_repeats_identical(void **state)
+{
+    (void)state;
+    enum { N = 6000 };
+    static char big[CLEW_SEG_TEXT_REPEAT_MAX + 40];
+    memset(big, 'q', sizeof(big));
+    memcpy(big + 100, "id=4bf92f3577b34da6a3ce929d0e0e4736 n=42", 3 + 32 + 5);
+    const char *pool[] = {
+        "{\"tag\":\"clew-ship\",\"image\":\"shop/svc:1.2\",\"n\":7}",
+        "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7 took 12 ms", "",
+        "abc 0xdeadbeef 123456789012 -17", big
+    };
+    const size_t plen[] = { strlen(pool[0]), strlen(pool[1]), 0, strlen(pool[3]), sizeof(big) };
+    const struct clew_str idsets[3][3] = {
+        { { TRACE, 32 }, { SPAN, 16 }, { PARENT, 16 } },
+        { { "", 0 }, { "", 0 }, { "", 0 } },
+        { { TRACE, 32 }, { "", 0 }, { SPAN, 16 } },
+    };
+    static struct item items[N];
+    for (size_t i = 0; i < N; i++) {
+        size_t k = rnd() % 5, q = rnd() % 3;
+        items[i] = (struct item){ pool[k], plen[k], { idsets[q][0], idsets[q][1], idsets[q][2] } };
+    }
+    struct clew_seg_text_enc a, b;
+    clew_seg_text_enc_init(&a);
+    clew_seg_text_enc_init(&b);
+    b.repeat_off = 1;
+    for (int col = 0; col < 2; col++) {
+        clew_seg_text_enc_reset(&a);
+        clew_seg_text_enc_reset(&b);
+        for (size_t i = (size_t)col; i < N; i++) {
+            assert_int_equal(clew_seg_text_enc_add(&a, items[i].s, items[i].len, items[i].ids), 0);
+            assert_int_equal(clew_seg_text_enc_add(&b, items[i].s, items[i].len, items[i].ids), 0);
+        }
+        assert_true(a.rep_hits > N / 2);
+        for (int k = 0; k < CLEW_SEG_TEXT_NSTREAMS; k++) {
+            assert_int_equal(a.s[k].len, b.s[k].len);
+            assert_memory_equal(a.s[k].data, b.s[k].data, a.s[k].len);
+        }
+    }
+    clew_seg_text_enc_close(&a);
+    clew_seg_text_enc_close(&b);
+    round_trip(items, N);
+}
+
 /* Strings of one template share it: the templates stream holds it once. */
 static void test_templates_shared(void **state)
 {
@@ -355,7 +405,7 @@ int main(void)
         cmocka_unit_test(test_golden_streams),   cmocka_unit_test(test_edges),
         cmocka_unit_test(test_odd_ids),          cmocka_unit_test(test_random),
         cmocka_unit_test(test_templates_shared), cmocka_unit_test(test_corruption),
-        cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_alloc_failure),    cmocka_unit_test(test_repeats_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
