@@ -43,7 +43,7 @@ static const struct opt opts[] = {
       "off, default (Java/Python/Go traces) or a PCRE2 pattern that starts a record"),
     O("multiline-wait", T_DUR, multiline_wait, "1s",
       "a held multiline record is sent after this idle time"),
-    O("batch-size", T_SIZE, batch_size, "128KiB", "seal a Forward request at this many bytes"),
+    O("batch-size", T_SIZE, batch_size, "512KiB", "seal a Forward request at this many bytes"),
     O("batch-wait", T_DUR, batch_wait, "200ms", "seal a non-empty request this old"),
     O("max-inflight", T_SIZE, max_inflight, "16MiB", "bytes sent and not yet acknowledged"),
     O("max-memory", T_SIZE, max_memory, "32MiB", "bytes queued in memory before reading pauses"),
