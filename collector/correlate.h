@@ -7,7 +7,8 @@
  * time-ordered id into the rest (see specs/correlation.md and DESIGN.md).
  * A correlator owns its compiled patterns and per-stream state; the ids it
  * writes into a record live in the caller's arena. Loop thread only: it is
- * not thread-safe. The carrier parsers below are pure and any-thread. */
+ * not thread-safe. The scanning and the carrier parsers (traceparent,
+ * tracestate, b3) are in correlate_scan.h, pure and any-thread. */
 #ifndef CLEW_CORRELATE_H
 #define CLEW_CORRELATE_H
 
@@ -16,12 +17,10 @@
 
 #include "clew/error.h"
 #include "clew/record.h"
+#include "collector/correlate_scan.h" /* CLEW_CORR_MAX_ID, _SPAN, _SCAN_MAX; carriers */
 #include "common/arena.h"
 
-#define CLEW_CORR_MAX_ID            255   /* longest trace/request id kept (bytes)     */
-#define CLEW_CORR_MAX_SPAN          64    /* longest span / parent span id kept        */
-#define CLEW_CORR_MAX_PATTERNS      32    /* user patterns                             */
-#define CLEW_CORR_SCAN_MAX          65536 /* message/fields bytes scanned for ids      */
+#define CLEW_CORR_MAX_PATTERNS      32 /* user patterns */
 #define CLEW_CORR_DEFAULT_WINDOW_NS (2 * INT64_C(1000000000))
 #define CLEW_CORR_DEFAULT_STREAMS   10000
 
@@ -112,44 +111,5 @@ void clew_correlator_free(struct clew_correlator *c);
  * its original ids and flags, the stream state is unchanged). */
 int clew_correlate(struct clew_correlator *c, struct clew_record *r, struct clew_arena *arena,
                    struct clew_correlation *out);
-
-/* ------------------------------------------------------------ carriers */
-
-/* A parsed W3C traceparent. */
-struct clew_corr_traceparent {
-    char trace_id[33]; /* 32 lowercase hex + NUL */
-    char span_id[17];  /* the parent-id field: the caller's span */
-    uint8_t version;
-    uint8_t flags; /* bit 0 sampled, bit 1 random trace id */
-};
-
-/* Validates a traceparent value exactly per W3C Trace Context (spaces and
- * tabs around it trimmed; version ff, uppercase, zero ids, wrong lengths or
- * dashes refused; version 00 exactly 55 chars; higher versions may go on
- * after a '-'). Returns 0 and fills *out, or CLEW_EFORMAT. */
-int clew_corr_traceparent_parse(const char *s, size_t len, struct clew_corr_traceparent *out);
-
-/* Splits a tracestate value into at most max members (trimmed; empty
- * members skipped), first = left-most. Returns the member count, or
- * CLEW_EFORMAT when a member is malformed or there are more than 32 (then
- * the whole tracestate is to be discarded). */
-int clew_corr_tracestate_parse(const char *s, size_t len, struct clew_str *members, size_t max);
-
-/* A parsed B3 value. Empty strings when absent. */
-struct clew_corr_b3 {
-    char trace_id[33]; /* 16-hex trace ids left-padded with 16 '0' */
-    char span_id[17];
-    char parent_span_id[17];
-    int sampled; /* 1 accept, 0 deny, 2 debug, -1 defer */
-};
-
-/* Parses a b3 single-header value: {TraceId}-{SpanId}[-{Sampled}[-{Parent}]]
- * or just a sampling state ("0", "1", "d"). Returns 0 (ids may be empty
- * for a bare sampling state) or CLEW_EFORMAT. */
-int clew_corr_b3_parse(const char *s, size_t len, struct clew_corr_b3 *out);
-
-/* An X-B3-Sampled value: 1 for "1"/"true", 0 for "0"/"false" (any case),
- * -1 otherwise. */
-int clew_corr_b3_sampled(const char *s, size_t len);
 
 #endif
