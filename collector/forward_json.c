@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "collector/forward_unpack.h"
 #include "common/alloc.h"
 #include "common/timeutil.h"
 
@@ -74,19 +75,6 @@ static size_t utf8_seq(const uint8_t *p, size_t n)
 static size_t char_ok(const uint8_t *p, size_t n, int key)
 {
     return key && p[0] == 0 ? 0 : utf8_seq(p, n);
-}
-
-static int obj_str(const msgpack_object *o, struct clew_str *out)
-{
-    if (o->type == MSGPACK_OBJECT_STR) {
-        *out = (struct clew_str){ o->via.str.ptr, o->via.str.size };
-        return 1;
-    }
-    if (o->type == MSGPACK_OBJECT_BIN) {
-        *out = (struct clew_str){ o->via.bin.ptr, o->via.bin.size };
-        return 1;
-    }
-    return 0;
 }
 
 /* The text of an ext value into buf (40 + 2 * size bytes); returns its
@@ -167,7 +155,7 @@ static int set_pair(json_t *obj, const msgpack_object *key, json_t *value)
     if (value == NULL) {
         return -ENOMEM;
     }
-    if (!obj_str(key, &k)) {
+    if (!clew_fwd_obj_str(key, &k)) {
         if (key->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
             k.len = (size_t)snprintf(num, sizeof(num), "%llu", (unsigned long long)key->via.u64);
         } else if (key->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
@@ -397,7 +385,7 @@ static int put_ext(struct clew_buf *b, const msgpack_object_ext *e)
 /* A key the writer can print as is: a str/bin of valid UTF-8 without NUL. */
 static int plain_key(const msgpack_object *k, struct clew_str *s)
 {
-    if (!obj_str(k, s)) {
+    if (!clew_fwd_obj_str(k, s)) {
         return 0;
     }
     const uint8_t *p = (const uint8_t *)s->ptr;

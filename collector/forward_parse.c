@@ -90,19 +90,6 @@ static int bad(struct clew_fwd_decoder *d, int code, const char *why)
     return code;
 }
 
-static int obj_str(const msgpack_object *o, struct clew_str *out)
-{
-    if (o->type == MSGPACK_OBJECT_STR) {
-        *out = (struct clew_str){ o->via.str.ptr, o->via.str.size };
-        return 1;
-    }
-    if (o->type == MSGPACK_OBJECT_BIN) {
-        *out = (struct clew_str){ o->via.bin.ptr, o->via.bin.size };
-        return 1;
-    }
-    return 0;
-}
-
 static int str_is(struct clew_str s, const char *lit)
 {
     size_t n = strlen(lit);
@@ -173,7 +160,7 @@ static int level_of(const msgpack_object *v)
     if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         return v->via.u64 <= 7 ? (int)v->via.u64 : -1;
     }
-    return obj_str(v, &s) ? clew_level_parse(s.ptr, s.len) : -1;
+    return clew_fwd_obj_str(v, &s) ? clew_level_parse(s.ptr, s.len) : -1;
 }
 
 /* Whether value v can fill slot s (otherwise it stays an ordinary field). */
@@ -186,7 +173,7 @@ static int slot_accepts(int s, const msgpack_object *v)
     if (s == S_LEVEL || s == S_SEVERITY) {
         return level_of(v) >= 0;
     }
-    if (!obj_str(v, &str)) {
+    if (!clew_fwd_obj_str(v, &str)) {
         return 0;
     }
     if (s == S_SOURCE || s == S_STREAM) {
@@ -218,7 +205,7 @@ static struct clew_str take_str(struct rec_ctx *c, int a, int b)
     struct clew_str s = { NULL, 0 };
     const msgpack_object *v = take(c, a, b);
     if (v != NULL) {
-        obj_str(v, &s);
+        clew_fwd_obj_str(v, &s);
     }
     return s;
 }
@@ -248,7 +235,7 @@ static int take_id(struct clew_fwd_decoder *d, struct rec_ctx *c, int slot, stru
 static int take_message(struct clew_fwd_decoder *d, struct rec_ctx *c, struct clew_record *r)
 {
     const msgpack_object *v = take(c, S_MESSAGE, S_LOG);
-    if (v == NULL || v->type == MSGPACK_OBJECT_NIL || obj_str(v, &r->message)) {
+    if (v == NULL || v->type == MSGPACK_OBJECT_NIL || clew_fwd_obj_str(v, &r->message)) {
         return 0;
     }
     /* A structured message becomes its JSON text, copied out of d->json. */
@@ -318,7 +305,7 @@ static int map_record(struct clew_fwd_decoder *d, const msgpack_object *rec,
     for (uint32_t i = 0; i < c.map->size && i <= INT32_MAX; i++) {
         struct clew_str k;
         int s;
-        if (obj_str(&c.map->ptr[i].key, &k) && (s = classify(k)) >= 0 && c.at[s] < 0 &&
+        if (clew_fwd_obj_str(&c.map->ptr[i].key, &k) && (s = classify(k)) >= 0 && c.at[s] < 0 &&
             slot_accepts(s, &c.map->ptr[i].val)) {
             c.at[s] = (int32_t)i;
         }
@@ -606,13 +593,14 @@ static int read_options(struct request *r, const msgpack_object *opt)
     for (uint32_t i = 0; i < opt->via.map.size; i++) {
         const msgpack_object *v = &opt->via.map.ptr[i].val;
         struct clew_str k;
-        if (!obj_str(&opt->via.map.ptr[i].key, &k)) {
+        if (!clew_fwd_obj_str(&opt->via.map.ptr[i].key, &k)) {
             continue;
         }
-        if (str_is(k, "chunk") && (!obj_str(v, &r->chunk) || r->chunk.len > CLEW_FWD_MAX_CHUNK)) {
+        if (str_is(k, "chunk") &&
+            (!clew_fwd_obj_str(v, &r->chunk) || r->chunk.len > CLEW_FWD_MAX_CHUNK)) {
             return -1;
         }
-        if (str_is(k, "compressed") && !obj_str(v, &r->compressed)) {
+        if (str_is(k, "compressed") && !clew_fwd_obj_str(v, &r->compressed)) {
             return -1;
         }
         if (str_is(k, "size") && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
@@ -629,7 +617,7 @@ static int start_packed(struct clew_fwd_decoder *d, const msgpack_object *payloa
 {
     struct request *r = &d->cur;
     struct clew_str p = { NULL, 0 }; /* obj_str fills it for str and bin objects */
-    obj_str(payload, &p);
+    clew_fwd_obj_str(payload, &p);
     r->pk = (const uint8_t *)p.ptr;
     r->pk_len = p.len;
     if (r->compressed.len == 0 || str_is(r->compressed, "text")) {
@@ -665,7 +653,7 @@ static int start_request(struct clew_fwd_decoder *d, struct clew_fwd_event *ev)
     memset(r, 0, sizeof(*r));
     r->size = -1;
     r->items = a->ptr;
-    if (a->size < 2 || a->size > 4 || !obj_str(&a->ptr[0], &r->tag)) {
+    if (a->size < 2 || a->size > 4 || !clew_fwd_obj_str(&a->ptr[0], &r->tag)) {
         return skip_request(d, ev, CLEW_EFORMAT, "request is not [tag, ...]");
     }
     int mode, t = a->ptr[1].type;

@@ -332,3 +332,16 @@ int clew_fwd_tree_build(struct clew_fwd_tree *t, const uint8_t *p, size_t len, u
     (void)len;
     return rc;
 }
+
+int clew_fwd_obj_str(const msgpack_object *o, struct clew_str *out)
+{
+    if (o->type == MSGPACK_OBJECT_STR) {
+        *out = (struct clew_str){ o->via.str.ptr, o->via.str.size };
+        return 1;
+    }
+    if (o->type == MSGPACK_OBJECT_BIN) {
+        *out = (struct clew_str){ o->via.bin.ptr, o->via.bin.size };
+        return 1;
+    }
+    return 0;
+}

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clew/record.h"
+
 enum {
     CLEW_FWD_SCAN_DONE = 0, /* s->pos is the value's size, s->nodes its value count */
     CLEW_FWD_SCAN_MORE = 1, /* the bytes end inside the value                       */
@@ -53,5 +55,9 @@ void clew_fwd_tree_close(struct clew_fwd_tree *t);
  * nest deeper than msgpack-c accepts, or -ENOMEM. */
 int clew_fwd_tree_build(struct clew_fwd_tree *t, const uint8_t *p, size_t len, uint64_t nodes,
                         int ref);
+
+/* The bytes of a str or bin object into *out (borrowing o): 1; other
+ * types: 0. */
+int clew_fwd_obj_str(const msgpack_object *o, struct clew_str *out);
 
 #endif

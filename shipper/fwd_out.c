@@ -606,26 +606,39 @@ static void on_connected(uv_connect_t *req, int status)
     send_more(o);
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* What a resolver callback (collector or probe) does first: once o is
+ * closing, only frees (returns 1); else connects tcp to the address found,
+ * *rc receiving the error (0 when connecting). res is freed either way. */
+static int resolved(struct clew_fwd_out *o, int status, struct addrinfo *res, uv_tcp_t *tcp,
+                    int *inited, uv_connect_t *creq, uv_connect_cb cb, int *rc)
 {
-    struct clew_fwd_out *o = req->data;
-    int rc = status;
+    *rc = status;
     o->handles--; /* the resolver request */
     if (o->closing) {
         uv_freeaddrinfo(res);
         if (o->handles == 0) {
             free_all(o);
         }
-        return;
+        return 1;
     }
-    if (rc == 0 && (rc = uv_tcp_init(o->loop, &o->tcp)) == 0) {
-        o->tcp.data = o;
-        o->tcp_inited = 1;
+    if (*rc == 0 && (*rc = uv_tcp_init(o->loop, tcp)) == 0) {
+        tcp->data = o;
+        *inited = 1;
         o->handles++;
-        o->creq.data = o;
-        rc = uv_tcp_connect(&o->creq, &o->tcp, res->ai_addr, on_connected);
+        creq->data = o;
+        *rc = uv_tcp_connect(creq, tcp, res->ai_addr, cb);
     }
     uv_freeaddrinfo(res);
+    return 0;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct clew_fwd_out *o = req->data;
+    int rc;
+    if (resolved(o, status, res, &o->tcp, &o->tcp_inited, &o->creq, on_connected, &rc)) {
+        return;
+    }
     if (rc < 0) {
         connect_failed(o, rc);
         if (o->tcp_inited) {
@@ -726,25 +739,13 @@ static void on_probe_connected(uv_connect_t *req, int status)
 static void on_probe_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct clew_fwd_out *o = req->data;
-    int rc = status;
-    o->handles--; /* the resolver request */
-    if (o->closing) {
-        uv_freeaddrinfo(res);
-        if (o->handles == 0) {
-            free_all(o);
-        }
+    int rc;
+    if (resolved(o, status, res, &o->ptcp, &o->ptcp_inited, &o->preq, on_probe_connected, &rc)) {
         return;
     }
-    if (rc == 0 && (rc = uv_tcp_init(o->loop, &o->ptcp)) == 0) {
-        o->ptcp.data = o;
-        o->ptcp_inited = 1;
-        o->handles++;
-        o->preq.data = o;
+    if (rc == 0) {
         o->probe_state = PR_CONNECTING;
-        rc = uv_tcp_connect(&o->preq, &o->ptcp, res->ai_addr, on_probe_connected);
-    }
-    uv_freeaddrinfo(res);
-    if (rc < 0) {
+    } else {
         probe_done(o, 0);
     }
 }
