@@ -49,7 +49,7 @@ struct clew_store {
     int stop;        /* the flusher's last round            */
     int sealer_stop; /* the sealer's last pass (after it)   */
     int sync_now;
-    int last_seal_rc; /* of the sealer's latest attempt */
+    int last_seal_err; /* of the sealer's latest failed attempt */
 
     struct clew_wal *wal;
     uint64_t last_gen;
@@ -347,8 +347,8 @@ static int seal_pending(struct clew_store *s, int64_t now, char err[CLEW_ERR_LEN
         int rc = it.incomplete ? seal_from_wal(s, clew_memtable_gen(it.m), err)
                                : seal_memtable(s, it.m, err);
         pthread_mutex_lock(&s->lock);
-        s->last_seal_rc = rc;
         if (rc < 0) {
+            s->last_seal_err = rc;
             s->st.seal_errors++;
             pthread_cond_broadcast(&s->sealed);
             s->sealing[i].next_try = now + RETRY_NS;
@@ -371,13 +371,17 @@ static int seal_due(struct clew_store *s, int64_t mono, int64_t wall)
         return 0;
     }
     if (s->stop || s->seal_req != s->seal_done ||
-        clew_memtable_raw_bytes(s->active) >= s->cfg.seal_bytes) {
+        clew_hour_floor(wall) != clew_hour_floor(s->active_first_wall)) {
         return 1;
     }
-    if (mono - clew_memtable_first_mono(s->active) >= s->cfg.seal_age_ns) {
-        return 1;
+    /* Size and age wait while the sealer is behind: the active memtable
+     * grows (to twice seal_bytes, where appends wait) instead of the list
+     * of memtables to seal. */
+    if (s->nsealing > 0) {
+        return 0;
     }
-    return clew_hour_floor(wall) != clew_hour_floor(s->active_first_wall);
+    return clew_memtable_raw_bytes(s->active) >= s->cfg.seal_bytes ||
+           mono - clew_memtable_first_mono(s->active) >= s->cfg.seal_age_ns;
 }
 
 /* An explicit seal (clew_store_seal, stop): waits until the sealer has
@@ -388,7 +392,9 @@ static int wait_sealed(struct clew_store *s)
     while (s->nsealing > 0 && s->st.seal_errors == seal_errors) {
         pthread_cond_wait(&s->sealed, &s->lock);
     }
-    return s->nsealing > 0 ? s->last_seal_rc : 0;
+    return s->nsealing == 0                   ? 0
+           : s->st.seal_errors != seal_errors ? s->last_seal_err
+                                              : CLEW_ECLOSED;
 }
 
 /* One round of the flusher's work: durability first, then the decision to

@@ -260,15 +260,16 @@ int clew_tail_rotate_find_gz(const char *old_path, const struct clew_ckpt_file *
     size_t bl = strlen(base);
     DIR *d = opendir(dir);
     struct dirent *e;
-    int found = 0;
-    while (d && !found && (e = readdir(d)) != NULL) {
+    int found = 0, matches = 0;
+    while (d && found >= 0 && (e = readdir(d)) != NULL) {
         struct stat st;
         if (strncmp(e->d_name, base, bl) != 0 || e->d_name[bl] != '.' ||
             !clew_tail_rotate_is_gz(e->d_name)) {
             continue;
         }
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && gz_head_matches(path, c)) {
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && gz_head_matches(path, c) &&
+            ++matches == 1) {
             out->dev = (uint64_t)st.st_dev;
             out->ino = (uint64_t)st.st_ino;
             out->key = 0;
@@ -277,6 +278,11 @@ int clew_tail_rotate_find_gz(const char *old_path, const struct clew_ckpt_file *
     }
     if (d) {
         closedir(d);
+    }
+    if (matches > 1 && found > 0) { /* the head does not tell them apart */
+        clew_free(out->path);
+        out->path = NULL;
+        return 0;
     }
     return found;
 }

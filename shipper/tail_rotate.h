@@ -84,7 +84,8 @@ int clew_tail_rotate_find_inode(const char *old_path, uint64_t dev, uint64_t ino
 /* Looks among the ".gz" siblings of old_path's live name for a gzip file
  * whose first c->fp_len decompressed bytes have c->fp_hash (c->fp_len > 0).
  * Returns 1 and fills out (path, dev, ino; path owned by the caller), 0
- * when none matches, or -ENOMEM. */
+ * when none matches or several do (the head cannot tell them apart), or
+ * -ENOMEM. */
 int clew_tail_rotate_find_gz(const char *old_path, const struct clew_ckpt_file *c,
                              struct clew_tail_sib *out);
 

@@ -478,6 +478,7 @@ static void truncated(struct clew_tailer *t, struct tfile *f)
     f->read_off = 0;
     f->acked = 0;
     f->sent = 0;
+    f->reread_until = 0;
     f->fp_len = 0;
     f->id = ++t->next_id; /* acks of older batches no longer apply */
 }
