@@ -414,6 +414,9 @@ static int make_tail(struct clew_agent *a, char err[CLEW_ERR_LEN])
     }
     struct clew_tailer_opts to = { .docker_root = root_opt(c->docker_root),
                                    .cri_root = root_opt(c->cri_root),
+                                   .docker_glob = c->docker_glob,
+                                   .cri_glob = c->cri_glob,
+                                   .exclude = c->exclude,
                                    .host = a->host,
                                    .rotate_wait_ns = c->rotate_wait };
     to.asm_opts.ml = a->ml;

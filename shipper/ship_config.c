@@ -9,8 +9,9 @@
 
 #include "common/alloc.h"
 #include "common/timeutil.h"
+#include "shipper/tailer.h"
 
-enum { T_STR, T_SIZE, T_DUR, T_INT };
+enum { T_STR, T_GLOB, T_SIZE, T_DUR, T_INT };
 
 struct opt {
     const char *name;
@@ -32,6 +33,13 @@ static const struct opt opts[] = {
     O("docker-root", T_STR, docker_root, "/var/lib/docker/containers",
       "Docker containers directory, or off"),
     O("cri-root", T_STR, cri_root, "/var/log/pods", "Kubernetes pod logs directory, or off"),
+    O("docker-glob", T_GLOB, docker_glob, "*/*-json.log",
+      "files to follow under --docker-root (glob(3), relative, no ..)"),
+    O("cri-glob", T_GLOB, cri_glob, "*/*/*.log",
+      "files to follow under --cri-root (glob(3), relative, no ..; e.g. prod_*/*/*.log)"),
+    O("exclude", T_STR, exclude, "",
+      "PATTERN[,PATTERN...]: fnmatch(3) patterns on the full path; matching files are not "
+      "followed"),
     O("syslog", T_STR, syslog, "off",
       "local syslog listener HOST:PORT, UDP and TCP (e.g. 127.0.0.1:5514), or off"),
     O("gelf", T_STR, gelf, "off",
@@ -117,7 +125,14 @@ static int set_opt(struct clew_ship_config *c, const struct opt *o, const char *
 {
     char *field = (char *)c + o->off;
     int rc = 0;
-    if (o->type == T_STR) {
+    if (o->type == T_GLOB) {
+        char what[80];
+        snprintf(what, sizeof(what), "--%s", o->name);
+        if (clew_tailer_check_glob(what, v, err) < 0) {
+            return CLEW_EBADARG;
+        }
+    }
+    if (o->type == T_STR || o->type == T_GLOB) {
         char *dup = clew_strdup(v);
         if (dup == NULL) {
             return -ENOMEM;
@@ -171,7 +186,7 @@ int clew_ship_config_init(struct clew_ship_config *c)
 void clew_ship_config_close(struct clew_ship_config *c)
 {
     for (size_t i = 0; i < NOPTS; i++) {
-        if (opts[i].type == T_STR) {
+        if (opts[i].type == T_STR || opts[i].type == T_GLOB) {
             char **p = (char **)(void *)((char *)c + opts[i].off);
             clew_free(*p);
             *p = NULL;

@@ -18,6 +18,9 @@ struct clew_ship_config {
     char *state;       /* state directory: checkpoint, disk buffer, status */
     char *docker_root; /* "off" disables                                   */
     char *cri_root;    /* "off" disables                                   */
+    char *docker_glob; /* glob(3) under docker_root (relative, no "..")    */
+    char *cri_glob;    /* glob(3) under cri_root (relative, no "..")       */
+    char *exclude;     /* fnmatch(3) patterns, comma-separated; "" = none  */
     char *syslog;      /* listener address or "off"                        */
     char *gelf;        /* listener address or "off"                        */
     char *config;      /* the file read, or "none"                         */

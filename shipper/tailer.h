@@ -28,11 +28,19 @@
 struct clew_tailer_opts {
     const char *docker_root; /* NULL or "": no Docker discovery            */
     const char *cri_root;    /* NULL or "": no CRI discovery               */
-    const char *host;        /* node name sent as `host`                   */
-    size_t read_chunk;       /* bytes per read call (256 KiB)              */
-    size_t max_line;         /* longer physical lines are cut (4 MiB)      */
-    int64_t rotate_wait_ns;  /* a rotated file is followed this long after
-                                its last growth (5 s)                      */
+    /* glob(3) patterns relative to their root; NULL or "": the defaults,
+     * <id>/<id>-json.log and <ns>_<pod>_<uid>/<container>/<n>.log (each
+     * part a `*`). Neither absolute nor with ".." components. Metadata
+     * comes from the matched path, so matches keep that layout. */
+    const char *docker_glob;
+    const char *cri_glob;
+    const char *exclude;    /* NULL, "" or comma-separated fnmatch(3) patterns
+                               over the full path: matches are not followed */
+    const char *host;       /* node name sent as `host`                   */
+    size_t read_chunk;      /* bytes per read call (256 KiB)              */
+    size_t max_line;        /* longer physical lines are cut (4 MiB)      */
+    int64_t rotate_wait_ns; /* a rotated file is followed this long after
+                               its last growth (5 s)                      */
     struct clew_asm_opts asm_opts;
 };
 
@@ -68,7 +76,8 @@ struct clew_tailer_stats {
 
 struct clew_tailer;
 
-/* Creates a tailer. Returns 0, -ENOMEM or CLEW_EBADARG (err says why). */
+/* Creates a tailer. Returns 0, -ENOMEM or CLEW_EBADARG (err says why:
+ * no root, or a glob that is absolute or has a ".." component). */
 int clew_tailer_new(const struct clew_tailer_opts *opts, clew_tailer_emit_cb emit,
                     clew_tailer_event_cb event, void *ud, struct clew_tailer **out,
                     char err[CLEW_ERR_LEN]);
@@ -77,6 +86,10 @@ void clew_tailer_free(struct clew_tailer *t);
 /* Remembers the checkpoint's file entries (copied): the next scans resume
  * those files. Returns 0 or -ENOMEM. */
 int clew_tailer_restore(struct clew_tailer *t, const struct clew_ckpt *c);
+
+/* Whether pattern may serve as a glob under a root: relative, without ".."
+ * components. Returns 0, or CLEW_EBADARG with err naming `what`. */
+int clew_tailer_check_glob(const char *what, const char *pattern, char err[CLEW_ERR_LEN]);
 
 /* Discovers files, detects rotation, truncation and deletion, flushes idle
  * held records and closes finished files. now_ns: monotonic. Returns 0 or

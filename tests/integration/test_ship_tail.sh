@@ -7,7 +7,8 @@
 # (compose service, container name, image, pod/namespace/container, Docker
 # attrs), the Docker 16 KiB partial join and CRI P/F joins; kubelet rotation
 # of a CRI file; a restart after the partly read files were rotated and
-# gzipped (Docker and kubelet), resumed inside the .gz.
+# gzipped (Docker and kubelet), resumed inside the .gz; --cri-glob and
+# --exclude restrict what is followed.
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || fail "jq not installed (scripts/install-deps.sh)"
 SHIP="$CLEW_BIN/clew-ship"
@@ -193,6 +194,34 @@ grep -q "json.log: rotated and compressed while stopped, finishing it from .*jso
 grep -q "0.log: rotated and compressed while stopped, finishing it from .*0.log.20240115-113000.gz" \
     "$WORK/ship.log" || fail "the CRI file was not resumed inside 0.log.20240115-113000.gz"
 [ "$(jq -r .records_reread "$STATE/status.json")" = 0 ] || fail "lines read twice after restart"
+
+# --cri-glob restricts to namespace prod, --exclude drops one prod pod; a
+# pod created later is followed when it matches. Own state and root.
+stop_tracked "$SHIP_PID" clew-ship
+PODS2=$WORK/pods2
+# glob_pod DIR N: CRI lines "globx-DIR-0" .. in DIR/app/0.log.
+glob_pod() {
+    mkdir -p "$PODS2/$1/app"
+    awk -v d="$1" -v n="$2" 'BEGIN { for (i = 0; i < n; i++)
+        printf "2024-01-15T13:00:00.%09dZ stdout F globx-%s-%d\n", i, d, i }' \
+        >>"$PODS2/$1/app/0.log"
+}
+glob_pod prod_a_u1 30
+glob_pod prod_b_u2 20
+glob_pod dev_c_u3 40
+start_ship --state "$WORK/state2" --docker-root off --cri-root "$PODS2" \
+    --cri-glob 'prod_*/*/*.log' --exclude '*/prod_b_*/*,*/nothing/*'
+glob_pod prod_d_u4 5
+glob_pod dev_c_u3 7
+glob_pod prod_b_u2 3
+wait_for 10 "35 globx- records" count_is 35 -F globx-
+sleep 0.5
+[ "$("$CLEW" grep -c --data "$DATA" -F globx-prod_a)" = 30 ] || fail "prod_a: want 30"
+[ "$("$CLEW" grep -c --data "$DATA" -F globx-prod_d)" = 5 ] || fail "prod_d: want 5"
+[ "$("$CLEW" grep -c --data "$DATA" -F globx-)" = 35 ] || fail "excluded or dev lines shipped"
+out=$("$CLEW" grep --json --data "$DATA" -F globx-prod_d_u4-4)
+[ "$(jq -r .fields.namespace <<<"$out")" = prod ] || fail "namespace with --cri-glob: $out"
+echo "  --cri-glob prod_*/*/*.log --exclude */prod_b_*/*: 35 records (prod_a 30, prod_d 5)"
 
 stop_tracked "$SHIP_PID" clew-ship
 stop_clewd

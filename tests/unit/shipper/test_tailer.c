@@ -840,6 +840,111 @@ static void test_multiline_pattern(void **state)
     clew_ml_rules_free(ml);
 }
 
+/* A CRI container log <pods>/<ns>_<pod>_<uid>/app/0.log with n lines. */
+static void pod_log(struct ctx *c, const char *ns_pod, int n, char *out, size_t len)
+{
+    char d[600];
+    snprintf(d, sizeof(d), "%s/%s_0d1c2b3a-4e5f", c->pods, ns_pod);
+    mkdir(d, 0755);
+    strcat(d, "/app");
+    mkdir(d, 0755);
+    snprintf(out, len, "%s/0.log", d);
+    cri_lines(out, 0, n);
+}
+
+static struct clew_tailer *glob_tail(struct ctx *c, const char *cri_glob, const char *exclude)
+{
+    struct clew_tailer_opts o = {
+        .docker_root = c->docker, .cri_root = c->pods, .host = "node1", .rotate_wait_ns = 1
+    };
+    o.cri_glob = cri_glob;
+    o.exclude = exclude;
+    o.asm_opts.flush_ns = 1;
+    char err[CLEW_ERR_LEN];
+    struct clew_tailer *t;
+    assert_int_equal(clew_tailer_new(&o, on_rec, NULL, c, &t, err), 0);
+    c->t = t;
+    return t;
+}
+
+/* --cri-glob restricts to one namespace, --exclude drops a pod and the
+ * Docker file; metadata still comes from the standard layout. */
+static void test_glob_and_exclude(void **state)
+{
+    struct ctx *c = *state;
+    char web[700], api[700], dev[700], dk[600];
+    pod_log(c, "prod_web-1", 3, web, sizeof(web));
+    pod_log(c, "prod_api-1", 5, api, sizeof(api));
+    pod_log(c, "dev_web-1", 7, dev, sizeof(dev));
+    log_path(c, dk, sizeof(dk));
+    docker_lines(dk, 0, 11);
+    int64_t now = 0;
+    struct clew_tailer *t = glob_tail(c, "prod_*/*/*.log", "*/prod_api-*/*,*-json.log");
+    assert_int_equal(run(c, t, &now), 3);
+    assert_int_equal(tail_stats(t).files, 1);
+    assert_string_equal(c->recs[0].cname, "app");
+    assert_non_null(strstr(c->recs[0].fields, "\"namespace\":\"prod\""));
+    assert_non_null(strstr(c->recs[0].fields, "\"pod\":\"web-1\""));
+    clew_tailer_free(t);
+    clear_recs(c);
+    t = glob_tail(c, "prod_*/*/*.log", NULL); /* both prod pods and Docker */
+    assert_int_equal(run(c, t, &now), 3 + 5 + 11);
+    assert_int_equal(tail_stats(t).files, 3);
+    clew_tailer_free(t);
+    clear_recs(c);
+    t = glob_tail(c, NULL, ",*/dev_*/*,"); /* default glob; empty items ignored */
+    assert_int_equal(run(c, t, &now), 3 + 5 + 11);
+    clew_tailer_free(t);
+}
+
+/* A checkpointed file that the new options exclude is not resumed. */
+static void test_exclude_checkpointed(void **state)
+{
+    struct ctx *c = *state;
+    char web[700], dev[700];
+    pod_log(c, "prod_web-1", 3, web, sizeof(web));
+    pod_log(c, "dev_web-1", 7, dev, sizeof(dev));
+    c->docker[0] = '\0';
+    int64_t now = 0;
+    struct clew_tailer *t = glob_tail(c, NULL, NULL);
+    assert_int_equal(run(c, t, &now), 10);
+    struct clew_ckpt ck;
+    save_ckpt(t, &ck);
+    assert_int_equal(ck.n, 2);
+    clew_tailer_free(t);
+    cri_lines(web, 3, 5);
+    cri_lines(dev, 7, 20);
+    clear_recs(c);
+    t = glob_tail(c, NULL, "*/dev_*");
+    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    assert_int_equal(run(c, t, &now), 2);
+    assert_string_equal(c->recs[0].msg, "line 3");
+    assert_int_equal(tail_stats(t).files, 1);
+    assert_int_equal(tail_stats(t).ckpt_lost, 0);
+    clew_ckpt_clear(&ck);
+    clew_tailer_free(t);
+}
+
+static void test_bad_glob(void **state)
+{
+    struct ctx *c = *state;
+    const char *bad[] = { "/var/log/pods/*/*/*.log", "../*/*.log", "a/../b/*.log", "*/..", "" };
+    struct clew_tailer_opts o = { .cri_root = c->pods };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[CLEW_ERR_LEN] = "";
+        struct clew_tailer *t = NULL;
+        assert_int_equal(clew_tailer_check_glob("--cri-glob", bad[i], err), CLEW_EBADARG);
+        assert_non_null(strstr(err, "--cri-glob"));
+        o.docker_root = bad[i][0] ? c->docker : NULL;
+        o.docker_glob = bad[i];
+        int want = bad[i][0] ? CLEW_EBADARG : 0; /* "": the default */
+        assert_int_equal(clew_tailer_new(&o, on_rec, NULL, c, &t, err), want);
+        clew_tailer_free(t);
+    }
+    char err[CLEW_ERR_LEN];
+    assert_int_equal(clew_tailer_check_glob("x", "a..b/..c/*.log", err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -859,6 +964,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gz_name_plain_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multiline_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multiline_pattern, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_glob_and_exclude, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exclude_checkpointed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_glob, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
