@@ -16,8 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
-#include <glob.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,14 +27,13 @@
 #include "common/alloc.h"
 #include "shipper/cri.h"
 #include "shipper/docker_json.h"
+#include "shipper/tail_match.h"
 #include "shipper/tail_rotate.h"
 
 #define TAIL_CHUNK       (256u << 10)
 #define TAIL_MAX_LINE    (4u << 20)
 #define TAIL_ROTATE_WAIT (5 * 1000000000LL)
 #define REPORT_EVERY_NS  (60 * 1000000000LL)
-#define DOCKER_GLOB      "*/*-json.log"
-#define CRI_GLOB         "*/*/*.log"
 
 enum { FMT_UNKNOWN = 0, FMT_DOCKER = 1, FMT_CRI = 2 };
 
@@ -83,11 +80,8 @@ struct pending_ckpt {
 
 struct clew_tailer {
     struct clew_tailer_opts o;
-    char *docker_root, *cri_root, *host;
-    char *docker_glob, *cri_glob;
-    char *excl_buf; /* the exclude list, commas replaced by NULs */
-    char **excl;    /* into excl_buf */
-    size_t nexcl;
+    struct clew_tail_match m; /* roots, globs, excludes */
+    char *host;
     clew_tailer_emit_cb emit;
     clew_tailer_event_cb event;
     void *ud;
@@ -643,48 +637,28 @@ static int scan_path(struct clew_tailer *t, const char *path, int cri, int64_t n
     return open_file(t, path, cri, 0);
 }
 
-static int excluded(const struct clew_tailer *t, const char *path)
+struct scan_ctx {
+    struct clew_tailer *t;
+    int cri;
+    int64_t now;
+};
+
+static int scan_one(void *ud, const char *path)
 {
-    for (size_t i = 0; i < t->nexcl; i++) {
-        if (fnmatch(t->excl[i], path, 0) == 0) {
-            return 1;
-        }
-    }
-    return 0;
+    struct scan_ctx *s = ud;
+    return scan_path(s->t, path, s->cri, s->now);
 }
 
-/* Whether the globs would follow the live file of path now (a checkpoint
- * entry written under other options may not be). */
-static int wanted(const struct clew_tailer *t, const char *path, int cri)
+/* Scans the Docker (cri 0) or CRI (cri 1) root, if any. */
+static int scan_root(struct clew_tailer *t, int cri, int64_t now)
 {
-    char live[4400], pat[4200];
-    const char *root = cri ? t->cri_root : t->docker_root;
-    if (root == NULL) {
-        return 0;
+    struct scan_ctx s = { t, cri, now };
+    int e;
+    int rc = clew_tail_match_list(&t->m, cri, scan_one, &s, &e);
+    if (e != 0) {
+        rate_limited(t, now, cri ? "CRI log root" : "Docker root",
+                     cri ? t->m.cri_root : t->m.docker_root, e);
     }
-    clew_tail_rotate_live_name(path, live, sizeof(live));
-    snprintf(pat, sizeof(pat), "%s/%s", root, cri ? t->cri_glob : t->docker_glob);
-    return fnmatch(pat, live, FNM_PATHNAME | FNM_PERIOD) == 0 && !excluded(t, live);
-}
-
-static int scan_glob(struct clew_tailer *t, const char *root, const char *pattern, int cri,
-                     int64_t now)
-{
-    char pat[4200];
-    snprintf(pat, sizeof(pat), "%s/%s", root, pattern);
-    glob_t g;
-    memset(&g, 0, sizeof(g));
-    int grc = glob(pat, 0, NULL, &g);
-    int rc = 0;
-    if (grc == GLOB_ABORTED || (grc == GLOB_NOMATCH && access(root, R_OK | X_OK) < 0)) {
-        rate_limited(t, now, cri ? "CRI log root" : "Docker root", root, errno ? errno : EACCES);
-    }
-    for (size_t i = 0; grc == 0 && i < g.gl_pathc && rc == 0; i++) {
-        if (!excluded(t, g.gl_pathv[i])) {
-            rc = scan_path(t, g.gl_pathv[i], cri, now);
-        }
-    }
-    globfree(&g);
     return rc;
 }
 
@@ -765,8 +739,8 @@ static int find_rotated(struct clew_tailer *t, struct clew_ckpt_file *c, struct 
 {
     char p[8400];
     *out = NULL;
-    int cri = t->cri_root && strncmp(c->path, t->cri_root, strlen(t->cri_root)) == 0;
-    if (!wanted(t, c->path, cri)) {
+    int cri = t->m.cri_root && strncmp(c->path, t->m.cri_root, strlen(t->m.cri_root)) == 0;
+    if (!clew_tail_match_wanted(&t->m, c->path, cri)) {
         eventf(t, 6, "%s: no longer matched by the globs or excluded; not resumed", c->path);
         c->offset = UINT64_MAX;
         return 0;
@@ -868,13 +842,8 @@ int clew_tailer_scan(struct clew_tailer *t, int64_t now_ns)
     for (size_t i = 0; i < t->nfiles; i++) {
         t->files[i]->seen = 0;
     }
-    int rc = 0;
-    if (t->docker_root) {
-        rc = scan_glob(t, t->docker_root, t->docker_glob, 0, now_ns);
-    }
-    if (rc == 0 && t->cri_root) {
-        rc = scan_glob(t, t->cri_root, t->cri_glob, 1, now_ns);
-    }
+    int rc = scan_root(t, 0, now_ns);
+    rc = rc ? rc : scan_root(t, 1, now_ns);
     for (size_t i = 0; rc == 0 && i < t->nfiles; i++) {
         struct tfile *f = t->files[i];
         if (!f->seen && !f->detached) {
@@ -894,73 +863,7 @@ int clew_tailer_scan(struct clew_tailer *t, int64_t now_ns)
 
 int clew_tailer_check_glob(const char *what, const char *pattern, char err[CLEW_ERR_LEN])
 {
-    if (pattern[0] == '\0') {
-        snprintf(err, CLEW_ERR_LEN, "%s: empty pattern", what);
-        return CLEW_EBADARG;
-    }
-    if (pattern[0] == '/') {
-        snprintf(err, CLEW_ERR_LEN, "%s '%s': must be relative to its root", what, pattern);
-        return CLEW_EBADARG;
-    }
-    for (const char *s = pattern; *s;) {
-        size_t n = strcspn(s, "/");
-        if (n == 2 && s[0] == '.' && s[1] == '.') {
-            snprintf(err, CLEW_ERR_LEN, "%s '%s': must not contain '..'", what, pattern);
-            return CLEW_EBADARG;
-        }
-        s += n + (s[n] == '/');
-    }
-    return 0;
-}
-
-static char *dup_or(const char *v, const char *def)
-{
-    return clew_strdup(v && v[0] ? v : def);
-}
-
-/* Splits the comma-separated exclude list (empty items skipped). */
-static int split_exclude(struct clew_tailer *t, const char *list)
-{
-    if (list == NULL || list[0] == '\0') {
-        return 0;
-    }
-    size_t n = 1;
-    for (const char *s = list; *s; s++) {
-        n += *s == ',';
-    }
-    if ((t->excl_buf = clew_strdup(list)) == NULL ||
-        (t->excl = clew_calloc(n, sizeof(*t->excl))) == NULL) {
-        return -ENOMEM;
-    }
-    for (char *s = t->excl_buf, *end; s; s = end) {
-        if ((end = strchr(s, ',')) != NULL) {
-            *end++ = '\0';
-        }
-        if (s[0] != '\0') {
-            t->excl[t->nexcl++] = s;
-        }
-    }
-    return 0;
-}
-
-static int copy_opts(struct clew_tailer *t, const struct clew_tailer_opts *opts,
-                     char err[CLEW_ERR_LEN])
-{
-    const char *host = opts->host ? opts->host : "";
-    if ((opts->docker_root && opts->docker_root[0] &&
-         !(t->docker_root = clew_strdup(opts->docker_root))) ||
-        (opts->cri_root && opts->cri_root[0] && !(t->cri_root = clew_strdup(opts->cri_root))) ||
-        !(t->host = clew_strdup(host)) ||
-        !(t->docker_glob = dup_or(opts->docker_glob, DOCKER_GLOB)) ||
-        !(t->cri_glob = dup_or(opts->cri_glob, CRI_GLOB)) || split_exclude(t, opts->exclude) < 0) {
-        return -ENOMEM;
-    }
-    if (!t->docker_root && !t->cri_root) {
-        snprintf(err, CLEW_ERR_LEN, "neither a Docker nor a CRI log root to follow");
-        return CLEW_EBADARG;
-    }
-    int rc = clew_tailer_check_glob("Docker glob", t->docker_glob, err);
-    return rc ? rc : clew_tailer_check_glob("CRI glob", t->cri_glob, err);
+    return clew_tail_match_check_glob(what, pattern, err);
 }
 
 int clew_tailer_new(const struct clew_tailer_opts *opts, clew_tailer_emit_cb emit,
@@ -980,7 +883,10 @@ int clew_tailer_new(const struct clew_tailer_opts *opts, clew_tailer_emit_cb emi
     t->event = event;
     t->ud = ud;
     clew_buf_init(&t->scratch);
-    int rc = copy_opts(t, opts, err);
+    int rc = clew_tail_match_init(&t->m, opts, err);
+    if (rc == 0 && (t->host = clew_strdup(opts->host ? opts->host : "")) == NULL) {
+        rc = -ENOMEM;
+    }
     if (rc < 0) {
         clew_tailer_free(t);
         return rc;
@@ -1000,13 +906,8 @@ void clew_tailer_free(struct clew_tailer *t)
     clew_free(t->files);
     clew_ckpt_clear(&t->restore);
     clew_buf_close(&t->scratch);
-    clew_free(t->docker_root);
-    clew_free(t->cri_root);
+    clew_tail_match_close(&t->m);
     clew_free(t->host);
-    clew_free(t->docker_glob);
-    clew_free(t->cri_glob);
-    clew_free(t->excl);
-    clew_free(t->excl_buf);
     clew_free(t);
 }
 
