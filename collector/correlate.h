@@ -7,8 +7,8 @@
  * time-ordered id into the rest (see specs/correlation.md and DESIGN.md).
  * A correlator owns its compiled patterns and per-stream state; the ids it
  * writes into a record live in the caller's arena. Loop thread only: it is
- * not thread-safe. The scanning and the carrier parsers (traceparent,
- * tracestate, b3) are in correlate_scan.h, pure and any-thread. */
+ * not thread-safe. The scanning (correlate_scan.h) and the carrier parsers
+ * (traceparent, tracestate, b3: trace_carrier.h) are pure and any-thread. */
 #ifndef CLEW_CORRELATE_H
 #define CLEW_CORRELATE_H
 
@@ -17,7 +17,8 @@
 
 #include "clew/error.h"
 #include "clew/record.h"
-#include "collector/correlate_scan.h" /* CLEW_CORR_MAX_ID, _SPAN, _SCAN_MAX; carriers */
+#include "collector/correlate_scan.h" /* CLEW_CORR_MAX_ID, _SPAN, _SCAN_MAX */
+#include "collector/trace_carrier.h"  /* traceparent, tracestate, b3 */
 #include "common/arena.h"
 
 #define CLEW_CORR_MAX_PATTERNS      32 /* user patterns */

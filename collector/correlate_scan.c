@@ -19,6 +19,8 @@
 
 #include <string.h>
 
+#include "collector/corr_bytes.h"
+
 #define MAX_DEPTH 32 /* JSON nesting the walker follows */
 #define KEY_MAX   48 /* longest normalised key compared */
 
@@ -74,120 +76,7 @@ static const struct kdef key_defs[] = {
 };
 #define N_KEYS (sizeof(key_defs) / sizeof(key_defs[0]))
 
-/* ------------------------------------------------------------ byte helpers */
-
-/* Character classes, one table lookup per byte on the hot paths. */
-enum {
-    C_LHEX = 1,  /* 0-9 a-f                                   */
-    C_HEX = 2,   /* 0-9 a-f A-F                               */
-    C_KEY = 4,   /* key characters: A-Z a-z 0-9 _ - .         */
-    C_PRINT = 8, /* printable ASCII without space: 0x21-0x7e  */
-    C_VEND = 16, /* ends an unquoted text value               */
-};
-
-/* clang-format off */
-static const uint8_t cclass[256] = {
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
-    16,  8, 24,  8,  8,  8, 24, 24,  8, 24,  8,  8, 24, 12, 12,  8,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  8, 24, 24,  8, 24,  8,
-     8, 14, 14, 14, 14, 14, 14, 12, 12, 12, 12, 12, 12, 12, 12, 12,
-    12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12,  8,  8, 24,  8, 12,
-     8, 15, 15, 15, 15, 15, 15, 12, 12, 12, 12, 12, 12, 12, 12, 12,
-    12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12,  8,  8, 24,  8, 16,
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
-};
-/* clang-format on */
-
-#define IS(c, k) (cclass[(unsigned char)(c)] & (k))
-
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
-static int is_hex(unsigned char c)
-{
-    return IS(c, C_HEX);
-}
-
-static int is_lhex(unsigned char c)
-{
-    return IS(c, C_LHEX);
-}
-
-static unsigned hexval(unsigned char c)
-{
-    return c <= '9' ? (unsigned)(c - '0') : (unsigned)(lower(c) - 'a' + 10);
-}
-
-static int all_lhex(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!is_lhex((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int all_hex(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!is_hex((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int all_char(const char *s, size_t n, char c)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != c) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int ieq(const char *a, size_t n, const char *lit)
-{
-    size_t m = strlen(lit);
-    if (n != m) {
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (lower((unsigned char)a[i]) != lit[i]) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int has_prefix(const char *s, size_t n, const char *lit)
-{
-    size_t m = strlen(lit);
-    return n >= m && memcmp(s, lit, m) == 0;
-}
-
-static void trim(const char **p, size_t *n)
-{
-    while (*n > 0 && (**p == ' ' || **p == '\t')) {
-        (*p)++;
-        (*n)--;
-    }
-    while (*n > 0 && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t')) {
-        (*n)--;
-    }
-}
+/* ------------------------------------------------------ search and numbers */
 
 const char *clew_corr_scan_find(const char *h, size_t n, const char *lit, size_t m)
 {
@@ -230,185 +119,6 @@ static void put_hex64(char *out, uint64_t v)
         out[i] = hex[v & 15];
         v >>= 4;
     }
-}
-
-/* ------------------------------------------------------------- carriers */
-
-int clew_corr_traceparent_parse(const char *s, size_t len, struct clew_corr_traceparent *out)
-{
-    trim(&s, &len);
-    if (len < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-') {
-        return CLEW_EFORMAT;
-    }
-    if (!all_lhex(s, 2) || (s[0] == 'f' && s[1] == 'f') || !all_lhex(s + 3, 32) ||
-        !all_lhex(s + 36, 16) || !all_lhex(s + 53, 2)) {
-        return CLEW_EFORMAT;
-    }
-    if (all_char(s + 3, 32, '0') || all_char(s + 36, 16, '0')) {
-        return CLEW_EFORMAT;
-    }
-    int v00 = s[0] == '0' && s[1] == '0';
-    if ((v00 && len != 55) || (!v00 && len > 55 && s[55] != '-')) {
-        return CLEW_EFORMAT;
-    }
-    if (out != NULL) {
-        memcpy(out->trace_id, s + 3, 32);
-        out->trace_id[32] = '\0';
-        memcpy(out->span_id, s + 36, 16);
-        out->span_id[16] = '\0';
-        out->version = (uint8_t)(hexval((unsigned char)s[0]) << 4 | hexval((unsigned char)s[1]));
-        out->flags = (uint8_t)(hexval((unsigned char)s[53]) << 4 | hexval((unsigned char)s[54]));
-    }
-    return 0;
-}
-
-static int ts_key_ok(const char *k, size_t n)
-{
-    /* Union of Level 1 (simple / tenant@system) and the draft's one rule:
-     * [a-z0-9][a-z0-9_\-*'/@]{0,255} with at most one '@'. */
-    if (n == 0 || n > 256 || !(is_lhex((unsigned char)k[0]) || (k[0] >= 'a' && k[0] <= 'z'))) {
-        return 0;
-    }
-    int at = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)k[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-                 c == '*' || c == '/' || c == '@';
-        at += c == '@';
-        if (!ok || at > 1) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int ts_member_ok(const char *m, size_t n)
-{
-    const char *eq = memchr(m, '=', n);
-    if (eq == NULL || !ts_key_ok(m, (size_t)(eq - m))) {
-        return 0;
-    }
-    const char *v = eq + 1;
-    size_t vn = n - (size_t)(v - m);
-    if (vn == 0 || vn > 256 || v[vn - 1] == ' ') {
-        return 0;
-    }
-    for (size_t i = 0; i < vn; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c < 0x20 || c > 0x7e || c == ',' || c == '=') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-int clew_corr_tracestate_parse(const char *s, size_t len, struct clew_str *members, size_t max)
-{
-    size_t count = 0, i = 0;
-    while (i <= len) {
-        const char *c = memchr(s + i, ',', len - i);
-        size_t end = c != NULL ? (size_t)(c - s) : len;
-        const char *m = s + i;
-        size_t n = end - i;
-        trim(&m, &n);
-        if (n > 0) {
-            if (!ts_member_ok(m, n) || ++count > 32) {
-                return CLEW_EFORMAT;
-            }
-            if (count <= max) {
-                members[count - 1] = (struct clew_str){ m, n };
-            }
-        }
-        i = end + 1;
-    }
-    return (int)count;
-}
-
-int clew_corr_b3_sampled(const char *s, size_t len)
-{
-    if (ieq(s, len, "1") || ieq(s, len, "true")) {
-        return 1;
-    }
-    if (ieq(s, len, "0") || ieq(s, len, "false")) {
-        return 0;
-    }
-    return -1;
-}
-
-/* Views of a b3 single value: offsets into the trimmed value. */
-struct b3v {
-    const char *trace, *span, *parent;
-    size_t tlen;
-    int sampled;
-};
-
-static int b3_state(const char *s, size_t n)
-{
-    if (n == 1 && (s[0] == '0' || s[0] == '1')) {
-        return s[0] - '0';
-    }
-    return n == 1 && s[0] == 'd' ? 2 : -2;
-}
-
-static int b3_split(const char *s, size_t len, struct b3v *v)
-{
-    memset(v, 0, sizeof(*v));
-    v->sampled = -1;
-    trim(&s, &len);
-    if (len == 1) {
-        v->sampled = b3_state(s, 1);
-        return v->sampled >= 0 ? 0 : CLEW_EFORMAT;
-    }
-    size_t tl = len > 32 && s[32] == '-' ? 32 : 16;
-    if (len < tl + 17 || s[tl] != '-' || !all_lhex(s, tl) || all_char(s, tl, '0') ||
-        !all_lhex(s + tl + 1, 16) || all_char(s + tl + 1, 16, '0')) {
-        return CLEW_EFORMAT;
-    }
-    v->trace = s;
-    v->tlen = tl;
-    v->span = s + tl + 1;
-    const char *rest = s + tl + 17, *end = s + len;
-    if (rest == end) {
-        return 0;
-    }
-    if (*rest != '-' || end - rest < 2) {
-        return CLEW_EFORMAT;
-    }
-    const char *dash = memchr(rest + 1, '-', (size_t)(end - rest - 1));
-    size_t sl = dash != NULL ? (size_t)(dash - rest - 1) : (size_t)(end - rest - 1);
-    v->sampled = b3_state(rest + 1, sl);
-    if (v->sampled < 0) {
-        return CLEW_EFORMAT;
-    }
-    if (dash != NULL) {
-        if (end - dash != 17 || !all_lhex(dash + 1, 16) || all_char(dash + 1, 16, '0')) {
-            return CLEW_EFORMAT;
-        }
-        v->parent = dash + 1;
-    }
-    return 0;
-}
-
-int clew_corr_b3_parse(const char *s, size_t len, struct clew_corr_b3 *out)
-{
-    struct b3v v;
-    int rc = b3_split(s, len, &v);
-    memset(out, 0, sizeof(*out));
-    out->sampled = -1;
-    if (rc != 0) {
-        return rc;
-    }
-    out->sampled = v.sampled;
-    if (v.trace != NULL) {
-        size_t pad = 32 - v.tlen;
-        memset(out->trace_id, '0', pad);
-        memcpy(out->trace_id + pad, v.trace, v.tlen);
-        memcpy(out->span_id, v.span, 16);
-    }
-    if (v.parent != NULL) {
-        memcpy(out->parent_span_id, v.parent, 16);
-    }
-    return 0;
 }
 
 /* ------------------------------------------------- candidate validation */
@@ -643,8 +353,8 @@ static void put_tp(struct clew_corr_doc *d, const char *p, size_t n)
 
 static void put_b3(struct clew_corr_doc *d, const char *p, size_t n)
 {
-    struct b3v v;
-    if (b3_split(p, n, &v) != 0 || v.trace == NULL) {
+    struct clew_corr_b3_view v;
+    if (clew_corr_b3_split(p, n, &v) != 0 || v.trace == NULL) {
         return;
     }
     struct clew_corr_cand *c = &d->g[CLEW_CORR_GR_B3S];

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT
  * correlate_scan: the pure half of the correlation stage (correlate.c holds
  * the state and the choices). It finds id candidates in one record's text:
- * the W3C traceparent/tracestate and B3 carriers, named keys at any depth of
- * a JSON object, `key=value` / `key: value` and bracketed ids in plain text,
- * and it tells continuation lines and exception headers apart. Candidates
+ * traceparent and b3 values (parsed by trace_carrier.h), named keys at any
+ * depth of a JSON object, `key=value` / `key: value` and bracketed ids in
+ * plain text, and it tells continuation lines and exception headers apart. Candidates
  * are views into the scanned text or the caller's scratch area, valid while
  * both are. No globals, no allocation, no logging: any thread. */
 #ifndef CLEW_CORRELATE_SCAN_H
@@ -14,6 +14,7 @@
 
 #include "clew/error.h"
 #include "clew/record.h"
+#include "collector/trace_carrier.h" /* the carrier parsers the scan calls */
 
 #define CLEW_CORR_MAX_ID       255   /* longest trace/request id kept (bytes)     */
 #define CLEW_CORR_MAX_SPAN     64    /* longest span / parent span id kept        */
@@ -119,44 +120,5 @@ int clew_corr_scan_continuation(const char *m, size_t n);
  * or a dotted identifier containing Exception, Error or Throwable in its
  * last segment at the start of the line, then ':' or the end; else 0. */
 int clew_corr_scan_exception_header(const char *m, size_t n);
-
-/* ------------------------------------------------------------ carriers */
-
-/* A parsed W3C traceparent. */
-struct clew_corr_traceparent {
-    char trace_id[33]; /* 32 lowercase hex + NUL */
-    char span_id[17];  /* the parent-id field: the caller's span */
-    uint8_t version;
-    uint8_t flags; /* bit 0 sampled, bit 1 random trace id */
-};
-
-/* Validates a traceparent value exactly per W3C Trace Context (spaces and
- * tabs around it trimmed; version ff, uppercase, zero ids, wrong lengths or
- * dashes refused; version 00 exactly 55 chars; higher versions may go on
- * after a '-'). Returns 0 and fills *out (may be NULL), or CLEW_EFORMAT. */
-int clew_corr_traceparent_parse(const char *s, size_t len, struct clew_corr_traceparent *out);
-
-/* Splits a tracestate value into at most max members (trimmed; empty
- * members skipped), first = left-most. Returns the member count, or
- * CLEW_EFORMAT when a member is malformed or there are more than 32 (then
- * the whole tracestate is to be discarded). */
-int clew_corr_tracestate_parse(const char *s, size_t len, struct clew_str *members, size_t max);
-
-/* A parsed B3 value. Empty strings when absent. */
-struct clew_corr_b3 {
-    char trace_id[33]; /* 16-hex trace ids left-padded with 16 '0' */
-    char span_id[17];
-    char parent_span_id[17];
-    int sampled; /* 1 accept, 0 deny, 2 debug, -1 defer */
-};
-
-/* Parses a b3 single-header value: {TraceId}-{SpanId}[-{Sampled}[-{Parent}]]
- * or just a sampling state ("0", "1", "d"). Returns 0 (ids may be empty
- * for a bare sampling state) or CLEW_EFORMAT. */
-int clew_corr_b3_parse(const char *s, size_t len, struct clew_corr_b3 *out);
-
-/* An X-B3-Sampled value: 1 for "1"/"true", 0 for "0"/"false" (any case),
- * -1 otherwise. */
-int clew_corr_b3_sampled(const char *s, size_t len);
 
 #endif
