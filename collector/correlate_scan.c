@@ -490,6 +490,23 @@ static const char *junescape(struct clew_corr_scratch *c, const char *s, size_t 
 
 static int jvalue(struct jw *w, int depth, const struct kdef *d, const char *key, size_t kn);
 
+/* After a member or element: 1 when a ',' leads to the next one, 0 at the
+ * closing bracket, -1 on anything else. */
+static inline int jnext(struct jw *w, char close)
+{
+    jws(w);
+    if (w->p < w->e && *w->p == ',') {
+        w->p++;
+        jws(w);
+        return 1;
+    }
+    if (w->p < w->e && *w->p == close) {
+        w->p++;
+        return 0;
+    }
+    return -1;
+}
+
 static int jobject(struct jw *w, int depth, const char *parent, size_t pn)
 {
     w->p++; /* '{' */
@@ -525,17 +542,10 @@ static int jobject(struct jw *w, int depth, const char *parent, size_t pn)
         if (jvalue(w, depth, d, kbuf, nk) != 0) {
             return -1;
         }
-        jws(w);
-        if (w->p < w->e && *w->p == ',') {
-            w->p++;
-            jws(w);
-            continue;
+        int more = jnext(w, '}');
+        if (more <= 0) {
+            return more;
         }
-        if (w->p < w->e && *w->p == '}') {
-            w->p++;
-            return 0;
-        }
-        return -1;
     }
 }
 
@@ -551,17 +561,10 @@ static int jarray(struct jw *w, int depth, const char *parent, size_t pn)
         if (jvalue(w, depth, NULL, parent, pn) != 0) {
             return -1;
         }
-        jws(w);
-        if (w->p < w->e && *w->p == ',') {
-            w->p++;
-            jws(w);
-            continue;
+        int more = jnext(w, ']');
+        if (more <= 0) {
+            return more;
         }
-        if (w->p < w->e && *w->p == ']') {
-            w->p++;
-            return 0;
-        }
-        return -1;
     }
 }
 
