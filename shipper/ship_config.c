@@ -65,7 +65,7 @@ static const struct opt opts[] = {
     O("gzip", T_INT, gzip, "0", "gzip level of requests, 0 (off) to 9"),
     O("max-line", T_SIZE, max_line, "1MiB", "longest joined line; longer ones are cut"),
     O("rotate-wait", T_DUR, rotate_wait, "5s",
-      "keep reading a rotated file this long after it last grew"),
+      "keep reading a rotated file this long after its rotation or last growth"),
     O("checkpoint-every", T_DUR, checkpoint_every, "1s",
       "how often acknowledged positions are saved"),
     O("scan-every", T_DUR, scan_every, "1s", "how often the log roots are scanned for new files"),

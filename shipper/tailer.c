@@ -598,6 +598,17 @@ static void rate_limited(struct clew_tailer *t, int64_t now, const char *what, c
 static int adopt_siblings(struct clew_tailer *t, const char *path, int64_t since_ns, int cri);
 static int64_t mtime_of(int fd);
 
+/* The file's name no longer leads to it (rotated, renamed or deleted). The
+ * writer may still be finishing its last lines there: rotate-wait counts
+ * from now, not from the last growth before the rotation. */
+static void detach(struct tfile *f, int64_t now)
+{
+    if (!f->detached) {
+        f->detached = 1;
+        f->last_growth_ns = now > f->last_growth_ns ? now : f->last_growth_ns;
+    }
+}
+
 static int scan_path(struct clew_tailer *t, const char *path, int cri, int64_t now)
 {
     struct stat st;
@@ -616,7 +627,7 @@ static int scan_path(struct clew_tailer *t, const char *path, int cri, int64_t n
         return 0;
     }
     if (f) { /* the name points at a new inode: the old one was rotated */
-        f->detached = 1;
+        detach(f, now);
         t->st.rotations++;
         eventf(t, 6, "%s: rotated (new inode); finishing the old one", path);
         /* More than one rotation since the last scan: the ones between. */
@@ -847,7 +858,7 @@ int clew_tailer_scan(struct clew_tailer *t, int64_t now_ns)
     for (size_t i = 0; rc == 0 && i < t->nfiles; i++) {
         struct tfile *f = t->files[i];
         if (!f->seen && !f->detached) {
-            f->detached = 1;
+            detach(f, now_ns);
             eventf(t, 6, "%s: renamed or deleted; finishing it", f->path);
         }
     }

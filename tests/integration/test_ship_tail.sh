@@ -73,8 +73,9 @@ gen "$F.1" 1000 1100
 gen "$F" 1100 1300
 exactly 1300 "rename rotation with late writes"
 
-# copytruncate.
-cp "$F" "$F.copy"
+# copytruncate (the copy goes outside the directory: a file beside the live
+# one with a newer mtime would be a rotated sibling, read whole on restart).
+cp "$F" "$WORK/copytruncate-copy"
 : >"$F"
 gen "$F" 1300 1350
 exactly 1350 "copytruncate"

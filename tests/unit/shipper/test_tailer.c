@@ -145,13 +145,14 @@ static void docker_lines(const char *path, int from, int to)
     fclose(f);
 }
 
-static struct clew_tailer *new_tail(struct ctx *c, const struct clew_ml_rules *ml)
+static struct clew_tailer *new_tail_wait(struct ctx *c, const struct clew_ml_rules *ml,
+                                         int64_t rotate_wait_ns)
 {
     struct clew_tailer_opts o = { .docker_root = c->docker,
                                   .cri_root = c->pods,
                                   .host = "node1",
                                   .read_chunk = 4096, /* many chunk boundaries */
-                                  .rotate_wait_ns = 1 };
+                                  .rotate_wait_ns = rotate_wait_ns };
     o.asm_opts.ml = ml;
     o.asm_opts.flush_ns = 1;
     char err[CLEW_ERR_LEN];
@@ -159,6 +160,11 @@ static struct clew_tailer *new_tail(struct ctx *c, const struct clew_ml_rules *m
     assert_int_equal(clew_tailer_new(&o, on_rec, NULL, c, &t, err), 0);
     c->t = t;
     return t;
+}
+
+static struct clew_tailer *new_tail(struct ctx *c, const struct clew_ml_rules *ml)
+{
+    return new_tail_wait(c, ml, 1);
 }
 
 /* Scans and reads until nothing is left; returns the records emitted. */
@@ -396,6 +402,34 @@ static void test_rotation_rename(void **state)
     clear_recs(c);
     run(c, t, &now);
     expect_lines(c, 300, 310);
+    clew_tailer_free(t);
+}
+
+/* A file that last grew long ago is rotated, and its writer appends a few
+ * last lines to the old inode after the rotation was seen: rotate-wait
+ * counts from the rotation, so they are read before the file is closed. */
+static void test_rotation_late_writes_after_quiet(void **state)
+{
+    struct ctx *c = *state;
+    char p[600], p1[620];
+    log_path(c, p, sizeof(p));
+    snprintf(p1, sizeof(p1), "%s.1", p);
+    docker_lines(p, 0, 100);
+    int64_t now = 0;
+    struct clew_tailer *t = new_tail_wait(c, NULL, 1000);
+    run(c, t, &now);
+    now += 1000000; /* quiet for much longer than rotate-wait */
+    assert_int_equal(rename(p, p1), 0);
+    docker_lines(p, 150, 200);
+    run(c, t, &now);            /* the rotation is seen (30 ns of fake time) */
+    docker_lines(p1, 100, 150); /* the writer's last lines, after that */
+    run(c, t, &now);
+    now += 2000;
+    run(c, t, &now);
+    assert_int_equal(c->n, 200);
+    struct clew_tailer_stats st;
+    clew_tailer_stats(t, &st);
+    assert_int_equal(st.files, 1); /* the old one finished */
     clew_tailer_free(t);
 }
 
@@ -955,6 +989,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cri_dir_with_docker_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copytruncate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_late_writes_after_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_from_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_rotations_between_looks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_rotated_name, setup, teardown),
