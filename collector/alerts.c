@@ -440,26 +440,6 @@ static void note_match(struct group *g, const struct clew_record *r, int64_t now
 
 /* --------------------------------------------------------------- events */
 
-/* "90s" -> "1m30s"-free forms: the largest unit that divides d exactly. */
-static int fmt_duration(int64_t d, char *buf, size_t len)
-{
-    static const struct {
-        int64_t ns;
-        const char *unit;
-    } units[] = { { 86400 * CLEW_NS_PER_SEC, "d" },
-                  { 3600 * CLEW_NS_PER_SEC, "h" },
-                  { 60 * CLEW_NS_PER_SEC, "m" },
-                  { CLEW_NS_PER_SEC, "s" },
-                  { 1000000, "ms" },
-                  { 1, "ns" } };
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (d % units[i].ns == 0) {
-            return snprintf(buf, len, "%lld%s", (long long)(d / units[i].ns), units[i].unit);
-        }
-    }
-    return snprintf(buf, len, "%lldns", (long long)d);
-}
-
 struct ev_ctx {
     const struct clew_rule *rule;
     const struct group *g;
@@ -504,7 +484,7 @@ static int put_var(struct clew_buf *b, const struct ev_ctx *e, const char *name,
     } else if (IS("threshold")) {
         snprintf(num, sizeof(num), "%" PRIu32, e->rule->threshold);
     } else if (IS("window")) {
-        fmt_duration(e->rule->window_ns, num, sizeof(num));
+        clew_duration_format(e->rule->window_ns, num, sizeof(num));
     } else if (IS("first_message")) {
         v = e->g->first_message != NULL ? e->g->first_message : "";
     } else {

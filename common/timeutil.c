@@ -101,10 +101,9 @@ static const unsigned char month_days[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30
 int clew_time_parse_rfc3339(const char *s, size_t len, int64_t *out)
 {
     int y, mo, d, h, mi, se;
-    if (len < 20 || digits_at(s, 4, &y) || s[4] != '-' || digits_at(s + 5, 2, &mo) ||
-        s[7] != '-' || digits_at(s + 8, 2, &d) ||
-        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || digits_at(s + 11, 2, &h) ||
-        s[13] != ':' || digits_at(s + 14, 2, &mi) || s[16] != ':' ||
+    if (len < 20 || digits_at(s, 4, &y) || s[4] != '-' || digits_at(s + 5, 2, &mo) || s[7] != '-' ||
+        digits_at(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        digits_at(s + 11, 2, &h) || s[13] != ':' || digits_at(s + 14, 2, &mi) || s[16] != ':' ||
         digits_at(s + 17, 2, &se)) {
         return CLEW_EFORMAT;
     }
@@ -189,4 +188,23 @@ int clew_duration_parse(const char *s, int64_t *out)
         }
     }
     return CLEW_EFORMAT;
+}
+
+int clew_duration_format(int64_t d, char *buf, size_t len)
+{
+    static const struct {
+        int64_t ns;
+        const char *unit;
+    } units[] = { { 86400 * CLEW_NS_PER_SEC, "d" },
+                  { 3600 * CLEW_NS_PER_SEC, "h" },
+                  { 60 * CLEW_NS_PER_SEC, "m" },
+                  { CLEW_NS_PER_SEC, "s" },
+                  { 1000000, "ms" },
+                  { 1, "ns" } };
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (d % units[i].ns == 0) {
+            return snprintf(buf, len, "%lld%s", (long long)(d / units[i].ns), units[i].unit);
+        }
+    }
+    return snprintf(buf, len, "%lldns", (long long)d);
 }

@@ -34,6 +34,11 @@ int clew_time_parse_rfc3339(const char *s, size_t len, int64_t *out);
  * Returns 0 or CLEW_EFORMAT. */
 int clew_duration_parse(const char *s, int64_t *out);
 
+/* Formats d in the largest unit that divides it exactly ("90s", "5m",
+ * "1500ms"), the form clew_duration_parse reads back, into buf. Returns
+ * what snprintf returns. */
+int clew_duration_format(int64_t d, char *buf, size_t len);
+
 /* Start of the UTC hour holding ns. */
 int64_t clew_hour_floor(int64_t ns);
 

@@ -49,21 +49,9 @@ static const char rules_help[] =
 
 static void put_duration(int64_t d)
 {
-    static const struct {
-        int64_t ns;
-        const char *unit;
-    } units[] = { { 86400 * CLEW_NS_PER_SEC, "d" },
-                  { 3600 * CLEW_NS_PER_SEC, "h" },
-                  { 60 * CLEW_NS_PER_SEC, "m" },
-                  { CLEW_NS_PER_SEC, "s" },
-                  { 1000000, "ms" },
-                  { 1, "ns" } };
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (d % units[i].ns == 0) {
-            printf("%lld%s", (long long)(d / units[i].ns), units[i].unit);
-            return;
-        }
-    }
+    char buf[32];
+    clew_duration_format(d, buf, sizeof(buf));
+    fputs(buf, stdout);
 }
 
 static void put_where(const struct clew_rule *r)

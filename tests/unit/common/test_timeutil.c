@@ -56,6 +56,26 @@ static void test_parse_rejects(void **state)
     }
 }
 
+/* The largest exact unit, read back by clew_duration_parse. */
+static void test_duration_format(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t d;
+        const char *want;
+    } cases[] = { { 90 * CLEW_NS_PER_SEC, "90s" },  { 300 * CLEW_NS_PER_SEC, "5m" },
+                  { 1500000000LL, "1500ms" },        { 7200 * CLEW_NS_PER_SEC, "2h" },
+                  { 86400 * CLEW_NS_PER_SEC, "1d" }, { 1234567, "1234567ns" } };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[32];
+        clew_duration_format(cases[i].d, buf, sizeof(buf));
+        assert_string_equal(buf, cases[i].want);
+        int64_t back;
+        assert_int_equal(clew_duration_parse(buf, &back), 0);
+        assert_int_equal(back, cases[i].d);
+    }
+}
+
 static void test_duration(void **state)
 {
     (void)state;
@@ -85,6 +105,7 @@ int main(void)
         cmocka_unit_test(test_known_values),
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_duration_format),
         cmocka_unit_test(test_hour_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
