@@ -167,6 +167,15 @@ static struct clew_tailer *new_tail(struct ctx *c, const struct clew_ml_rules *m
     return new_tail_wait(c, ml, 1);
 }
 
+/* A new run of the tailer from checkpoint ck, acknowledging what it emits. */
+static struct clew_tailer *restart(struct ctx *c, const struct clew_ckpt *ck)
+{
+    c->auto_ack = 1;
+    struct clew_tailer *t = new_tail(c, NULL);
+    assert_int_equal(clew_tailer_restore(t, ck), 0);
+    return t;
+}
+
 /* Scans and reads until nothing is left; returns the records emitted. */
 static size_t run(struct ctx *c, struct clew_tailer *t, int64_t *now)
 {
@@ -491,9 +500,7 @@ static void test_restart_from_checkpoint(void **state)
     docker_lines(p1, 100, 120);
     docker_lines(p, 120, 130);
     clear_recs(c);
-    c->auto_ack = 1;
-    t = new_tail(c, NULL);
-    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    t = restart(c, &ck);
     run(c, t, &now);
     /* The rotated file (older) resumes at 40 and is read before the new one. */
     expect_lines(c, 40, 130);
@@ -532,9 +539,7 @@ static void test_two_rotations_between_looks(void **state)
 
     /* The same while stopped, resuming from the checkpoint taken at 5. */
     clear_recs(c);
-    c->auto_ack = 1;
-    t = new_tail(c, NULL);
-    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    t = restart(c, &ck);
     run(c, t, &now);
     expect_lines(c, 5, 40);
     clew_ckpt_clear(&ck);
@@ -576,9 +581,7 @@ static void test_restart_rotated_name(void **state)
     assert_true(under_rotated_name);
     clew_tailer_free(t);
     clear_recs(c);
-    c->auto_ack = 1;
-    t = new_tail(c, NULL);
-    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    t = restart(c, &ck);
     run(c, t, &now);
     expect_lines(c, 25, 40);
     struct clew_tailer_stats st;
@@ -694,9 +697,7 @@ static void test_restart_compressed(void **state)
     assert_true(in_gz);
     clew_tailer_free(t);
     clear_recs(c);
-    c->auto_ack = 1;
-    t = new_tail(c, NULL);
-    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    t = restart(c, &ck);
     clew_ckpt_clear(&ck);
     run(c, t, &now);
     expect_lines(c, 70, 140);
@@ -750,9 +751,7 @@ static void test_restart_compressed_cri(void **state)
     gzip_file(r1, r1gz);
     cri_lines(p, 130, 140);
     clear_recs(c);
-    c->auto_ack = 1;
-    t = new_tail(c, NULL);
-    assert_int_equal(clew_tailer_restore(t, &ck), 0);
+    t = restart(c, &ck);
     clew_ckpt_clear(&ck);
     run(c, t, &now);
     expect_lines(c, 40, 140);
